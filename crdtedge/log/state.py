@@ -1,0 +1,87 @@
+"""Turning records into document state, and document state into snapshot records.
+
+Measured on pycrdt 0.14.13 (automerge-paper, 259,778 updates): applying each update to a
+Doc takes ~2 s, one `merge_updates` of all of them is quadratic, and merging runs of 64
+updates before applying each run takes ~0.5 s. So replay merges small runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pycrdt
+import zstandard
+
+from .format import LogError, RecordKind, ScanResult
+
+#: Updates merged per apply_update call during replay (see the module docstring).
+MERGE_RUN = 64
+SNAPSHOT_LEVEL = 3  # zstd: ~30 % of the Yjs v1 state in ~3 ms for 377 kB
+
+Progress = Callable[[int, int], None]
+
+
+class BadUpdateError(LogError):
+    """A record verified by its checksum holds bytes that are not a Yjs update."""
+
+
+def compress_snapshot(state: bytes) -> bytes:
+    return zstandard.ZstdCompressor(level=SNAPSHOT_LEVEL).compress(state)
+
+
+def decompress_snapshot(payload: bytes, path: str, offset: int) -> bytes:
+    try:
+        return zstandard.ZstdDecompressor().decompress(payload)
+    except zstandard.ZstdError as exc:
+        raise BadUpdateError(
+            f"{path}: snapshot at byte offset {offset} does not inflate: {exc}"
+        ) from None
+
+
+def replay(
+    doc: pycrdt.Doc[Any],
+    scanned: ScanResult,
+    path: str,
+    progress: Progress | None = None,
+) -> int:
+    """Apply every snapshot and update record to `doc`; return how many updates it applied."""
+    for record in scanned.of_kind(RecordKind.SNAPSHOT):
+        snapshot = decompress_snapshot(record.payload, path, record.offset)
+        _apply(doc, [snapshot], [record.offset], path)
+    updates, offsets = scanned.updates, scanned.update_offsets
+    total = len(updates)
+    for start in range(0, total, MERGE_RUN):
+        stop = start + MERGE_RUN
+        _apply(doc, updates[start:stop], offsets[start:stop], path)
+        if progress is not None:
+            progress(min(stop, total), total)
+    return total
+
+
+def _apply(doc: pycrdt.Doc[Any], run: list[bytes], offsets: list[int], path: str) -> None:
+    if len(run) > 1:
+        try:
+            doc.apply_update(pycrdt.merge_updates(*run))
+            return
+        except ValueError:
+            pass  # a failed merge or apply leaves the doc untouched: retry one by one
+        for update, offset in zip(run, offsets, strict=True):
+            _apply(doc, [update], [offset], path)
+        return
+    try:
+        doc.apply_update(run[0])
+    except ValueError:
+        reason = f"{path}: record at byte offset {offsets[0]} is not a valid Yjs update"
+        raise BadUpdateError(reason) from None
+
+
+def state_of(scanned: ScanResult, path: str, progress: Progress | None = None) -> bytes:
+    """The whole document as one Yjs v1 update."""
+    snapshots = scanned.of_kind(RecordKind.SNAPSHOT)
+    if len(snapshots) == 1 and not scanned.updates:
+        # A freshly compacted log: the snapshot already is the state.
+        return decompress_snapshot(snapshots[0].payload, path, snapshots[0].offset)
+    doc: pycrdt.Doc[Any] = pycrdt.Doc()
+    replay(doc, scanned, path, progress)
+    return doc.get_update()
