@@ -144,6 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="crdtedge", description="crdtedge: offline-first CRDT state for edge nodes."
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser(
+        "serve", help="run the relay server (`crdtedge serve --help` lists its options)"
+    )
     log = commands.add_parser("log", help="inspect and maintain update log files")
     log_commands = log.add_subparsers(dest="log_command", required=True, metavar="ACTION")
 
@@ -185,7 +188,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def serve(argv: Sequence[str]) -> int:
+    """`crdtedge serve` lives in the crdtedge-server distribution (heavier dependencies)."""
+    try:
+        from crdtedge_server.cli import main as serve_main
+    except ImportError:
+        sys.stderr.write(
+            "crdtedge: error: `serve` needs the server package: pip install ./server "
+            "(from the crdtedge source tree), or run scripts/serve.sh\n"
+        )
+        return EXIT_ERROR
+    return serve_main(argv)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["serve"]:
+        return serve(argv[1:])
     args = build_parser().parse_args(argv)
     run: Callable[[argparse.Namespace, TextIO], int] = args.run
     started = time.monotonic()

@@ -1,0 +1,1 @@
+"""The standalone crdtedge relay server (`crdtedge serve`)."""
