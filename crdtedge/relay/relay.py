@@ -78,11 +78,15 @@ def room_of(path: str) -> str:
 class WebSocketPeer:
     """A websocket connection seen by a room: non-blocking pushes, bounded backlog."""
 
+    #: A cut-off peer gets this long to take the close frame before the socket is dropped.
+    CLOSE_GRACE = 1.0
+
     def __init__(
         self, connection: ServerConnection, label: str, limit: int, observer: RelayObserver
     ) -> None:
         self.connection = connection
         self.label = label
+        self.closed_with: int | None = None  # the code we closed with, if we did
         self._limit = limit
         self._observer = observer
         self._closing: asyncio.Task[None] | None = None
@@ -90,8 +94,7 @@ class WebSocketPeer:
     def push(self, frame: bytes) -> None:
         if self._closing is not None:
             return
-        transport = self.connection.transport
-        if transport.get_write_buffer_size() > self._limit:
+        if self.connection.transport.get_write_buffer_size() > self._limit:
             logger.warning("event=slow_consumer peer=%s backlog_bytes>%d", self.label, self._limit)
             self.close(1013, "slow consumer: fell too far behind, reconnect to resync")
             return
@@ -100,9 +103,15 @@ class WebSocketPeer:
 
     def close(self, code: int, reason: str) -> None:
         if self._closing is None:
-            self._closing = asyncio.get_running_loop().create_task(
-                self.connection.close(code, _truncate(reason))
-            )
+            self.closed_with = code
+            self._closing = asyncio.get_running_loop().create_task(self._close(code, reason))
+
+    async def _close(self, code: int, reason: str) -> None:
+        try:
+            await asyncio.wait_for(self.connection.close(code, _truncate(reason)), self.CLOSE_GRACE)
+        except TimeoutError:
+            # A stalled reader never reads the close frame; do not keep its backlog.
+            self.connection.transport.abort()
 
 
 class Relay:
@@ -242,7 +251,7 @@ class Relay:
                 "event=peer_refused room=%r peer=%s code=%d %s", name, label, code, reason
             )
             await connection.close(code, _truncate(reason))
-        closed_with = connection.close_code or code
+        closed_with = peer.closed_with or connection.close_code or code
         self.observer.connection_closed(name, closed_with, reason)
         logger.info("event=peer_left room=%r peer=%s code=%s", name, label, closed_with)
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 
-from conftest import RelayHandle
+from pypeer import RelayHandle
 
 
 async def test_two_peers_converge(relay: RelayHandle) -> None:
