@@ -7,6 +7,7 @@ a traceback means a bug in crdtedge.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 import time
@@ -191,13 +192,14 @@ def build_parser() -> argparse.ArgumentParser:
 def serve(argv: Sequence[str]) -> int:
     """`crdtedge serve` lives in the crdtedge-server distribution (heavier dependencies)."""
     try:
-        from crdtedge_server.cli import main as serve_main
+        server_cli = importlib.import_module("crdtedge_server.cli")
     except ImportError:
         sys.stderr.write(
             "crdtedge: error: `serve` needs the server package: pip install ./server "
             "(from the crdtedge source tree), or run scripts/serve.sh\n"
         )
         return EXIT_ERROR
+    serve_main: Callable[[Sequence[str]], int] = server_cli.main
     return serve_main(argv)
 
 

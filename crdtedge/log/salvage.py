@@ -36,7 +36,14 @@ def salvage(path: str, output: str | None = None) -> SalvageReport:
     kept = len(scanned.updates) + len(scanned.others)
     out = bytearray(data[: scanned.end])
     dropped = len(data) - scanned.end
-    meta = {"salvaged_at": time.time(), "bytes_dropped": dropped, "damage": damage}
+    # A salvaged log cannot prove it holds every local change: clearing the recorded
+    # client id makes a replica take a fresh one (see docs/replica.md).
+    meta = {
+        "salvaged_at": time.time(),
+        "bytes_dropped": dropped,
+        "damage": damage,
+        "client_id": None,
+    }
     out += encode_frame(RecordKind.METADATA, orjson.dumps(meta))
     target = output if output is not None else path
     if output is None:  # a hard link keeps the original whole until the rename replaces it

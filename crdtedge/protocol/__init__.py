@@ -8,6 +8,7 @@ from .awareness import DEFAULT_TIMEOUT, AwarenessChange, AwarenessState
 from .encoding import MAX_VARUINT
 from .errors import ProtocolError
 from .events import (
+    AcksRequested,
     AwarenessQueried,
     AwarenessReceived,
     DocUpdated,
@@ -16,11 +17,13 @@ from .events import (
     PermissionDenied,
     ReadOnlyDropped,
     Send,
+    Stored,
     Synced,
 )
 from .messages import (
     MESSAGE_AUTH,
     MESSAGE_AWARENESS,
+    MESSAGE_CRDTEDGE,
     MESSAGE_QUERY_AWARENESS,
     MESSAGE_SYNC,
     AuthDenied,
@@ -28,12 +31,15 @@ from .messages import (
     AwarenessUpdate,
     Message,
     QueryAwareness,
+    StoredHello,
+    StoredUpTo,
     SyncStep1,
     SyncStep2,
     SyncUpdate,
     UnknownMessage,
     decode,
     decode_prefix,
+    decode_state_vector,
     encode,
     encode_awareness_payload,
 )
@@ -45,8 +51,10 @@ __all__ = [
     "MAX_VARUINT",
     "MESSAGE_AUTH",
     "MESSAGE_AWARENESS",
+    "MESSAGE_CRDTEDGE",
     "MESSAGE_QUERY_AWARENESS",
     "MESSAGE_SYNC",
+    "AcksRequested",
     "AuthDenied",
     "AwarenessChange",
     "AwarenessEntry",
@@ -63,6 +71,9 @@ __all__ = [
     "QueryAwareness",
     "ReadOnlyDropped",
     "Send",
+    "Stored",
+    "StoredHello",
+    "StoredUpTo",
     "SyncSession",
     "SyncStep1",
     "SyncStep2",
@@ -71,6 +82,7 @@ __all__ = [
     "UnknownMessage",
     "decode",
     "decode_prefix",
+    "decode_state_vector",
     "encode",
     "encode_awareness_payload",
 ]

@@ -65,6 +65,18 @@ class Ignored:
     type: int
 
 
+@dataclass(frozen=True, slots=True)
+class AcksRequested:
+    """The peer asked for durable acknowledgements (crdtedge extension)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """The relay reports that everything in ``state_vector`` is durable in its log."""
+
+    state_vector: bytes
+
+
 Event: TypeAlias = (
     Send
     | DocUpdated
@@ -74,4 +86,6 @@ Event: TypeAlias = (
     | AwarenessQueried
     | PermissionDenied
     | Ignored
+    | AcksRequested
+    | Stored
 )

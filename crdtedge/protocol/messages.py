@@ -9,6 +9,9 @@ One websocket binary frame carries one message::
                                                          varstring JSON state)
     type 2  auth       varuint subtype (0 permission denied), varstring reason
     type 3  query awareness (no body)
+    type 100 crdtedge extension (opt-in, see docs/protocol.md)
+                       varuint subtype (0 hello: varuint version | 1 stored: varbytes
+                                        state vector)
 
 Bytes after a complete message are ignored, as y-websocket and its server do
 (they read one message per frame and never look at the rest); use
@@ -31,6 +34,7 @@ from .errors import ProtocolError
 __all__ = [
     "MESSAGE_AUTH",
     "MESSAGE_AWARENESS",
+    "MESSAGE_CRDTEDGE",
     "MESSAGE_QUERY_AWARENESS",
     "MESSAGE_SYNC",
     "AuthDenied",
@@ -39,12 +43,15 @@ __all__ = [
     "Message",
     "ProtocolError",
     "QueryAwareness",
+    "StoredHello",
+    "StoredUpTo",
     "SyncStep1",
     "SyncStep2",
     "SyncUpdate",
     "UnknownMessage",
     "decode",
     "decode_prefix",
+    "decode_state_vector",
     "encode",
     "encode_awareness_payload",
 ]
@@ -53,11 +60,16 @@ MESSAGE_SYNC: Final = 0
 MESSAGE_AWARENESS: Final = 1
 MESSAGE_AUTH: Final = 2
 MESSAGE_QUERY_AWARENESS: Final = 3
+#: crdtedge's extension type. A stock y-websocket client logs an error on a type it
+#: does not know, so a relay sends extension messages only to peers that said hello.
+MESSAGE_CRDTEDGE: Final = 100
 
 _SYNC_STEP1: Final = 0
 _SYNC_STEP2: Final = 1
 _SYNC_UPDATE: Final = 2
 _AUTH_PERMISSION_DENIED: Final = 0
+_EXT_HELLO: Final = 0
+_EXT_STORED: Final = 1
 
 # Smallest possible awareness entry: 1-byte client id, 1-byte clock, 1-byte length, "{}".
 _MIN_AWARENESS_ENTRY: Final = 5
@@ -113,6 +125,20 @@ class QueryAwareness:
 
 
 @dataclass(frozen=True, slots=True)
+class StoredHello:
+    """Client to relay: "I speak the durable-acknowledgement extension; send me acks"."""
+
+    version: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class StoredUpTo:
+    """Relay to client: everything covered by ``state_vector`` is durable in my log."""
+
+    state_vector: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class UnknownMessage:
     """A message this codec does not understand, kept verbatim so it can be ignored.
 
@@ -131,6 +157,8 @@ Message: TypeAlias = (
     | AwarenessUpdate
     | AuthDenied
     | QueryAwareness
+    | StoredHello
+    | StoredUpTo
     | UnknownMessage
 )
 
@@ -162,6 +190,10 @@ def encode(message: Message) -> bytes:
             return _HEAD_AUTH_DENIED + write_varstring(reason)
         case QueryAwareness():
             return _QUERY_AWARENESS_FRAME
+        case StoredHello(version):
+            return bytes((MESSAGE_CRDTEDGE, _EXT_HELLO)) + write_varuint(version)
+        case StoredUpTo(state_vector):
+            return bytes((MESSAGE_CRDTEDGE, _EXT_STORED)) + write_varbytes(state_vector)
         case UnknownMessage(type_, payload):
             return write_varuint(type_) + payload
         case _:
@@ -216,6 +248,8 @@ def decode_prefix(frame: bytes) -> tuple[Message, int]:
         message = _decode_auth(frame, reader)
     elif message_type == MESSAGE_QUERY_AWARENESS:
         message = QueryAwareness()
+    elif message_type == MESSAGE_CRDTEDGE:
+        message = _decode_extension(frame, reader)
     else:
         message = UnknownMessage(message_type, frame[reader.pos :])
     # An unknown message owns the rest of the frame: we cannot tell where it ends.
@@ -242,6 +276,29 @@ def _decode_auth(frame: bytes, reader: Reader) -> Message:
         return AuthDenied(reader.read_varstring("permission-denied reason"))
     # y-protocols' readAuthMessage ignores unknown auth subtypes; so do we.
     return UnknownMessage(MESSAGE_AUTH, frame[body:])
+
+
+def _decode_extension(frame: bytes, reader: Reader) -> Message:
+    body = reader.pos
+    subtype = reader.read_varuint("extension subtype")
+    if subtype == _EXT_HELLO:
+        return StoredHello(reader.read_varuint("extension version"))
+    if subtype == _EXT_STORED:
+        return StoredUpTo(reader.read_varbytes("stored state vector"))
+    return UnknownMessage(MESSAGE_CRDTEDGE, frame[body:])  # a newer extension: ignore
+
+
+def decode_state_vector(state_vector: bytes) -> dict[int, int]:
+    """A Yjs state vector (varuint count, then client id and clock pairs) as a dict."""
+    reader = Reader(state_vector)
+    count = reader.read_varuint("state vector length")
+    if count > reader.remaining // 2:
+        raise ProtocolError(f"state vector claims {count} entries", 0)
+    clocks = {}
+    for _ in range(count):
+        client = reader.read_varuint("client id")
+        clocks[client] = reader.read_varuint("clock")
+    return clocks
 
 
 def _decode_awareness_payload(reader: Reader) -> tuple[AwarenessEntry, ...]:

@@ -8,6 +8,7 @@ from pycrdt import Doc
 
 from .errors import ProtocolError
 from .events import (
+    AcksRequested,
     AwarenessQueried,
     AwarenessReceived,
     DocUpdated,
@@ -16,12 +17,15 @@ from .events import (
     PermissionDenied,
     ReadOnlyDropped,
     Send,
+    Stored,
     Synced,
 )
 from .messages import (
     AuthDenied,
     AwarenessUpdate,
     QueryAwareness,
+    StoredHello,
+    StoredUpTo,
     SyncStep1,
     SyncStep2,
     SyncUpdate,
@@ -107,6 +111,10 @@ class SyncSession:
                 return [AwarenessQueried()]
             case AuthDenied(reason):
                 return [PermissionDenied(reason)]
+            case StoredHello():
+                return [AcksRequested()]
+            case StoredUpTo(state_vector):
+                return [Stored(state_vector)]
             case UnknownMessage(type_, _):
                 return [Ignored(type_)]
             case _:

@@ -135,6 +135,7 @@ class Relay:
         self._grants: dict[ServerConnection, Grant] = {}
         self._counter = itertools.count(1)
         self._housekeeper: asyncio.Task[None] | None = None
+        self._ackers: set[asyncio.Task[None]] = set()
         self.serving = False
 
     # -- lifecycle -------------------------------------------------------------------
@@ -286,11 +287,38 @@ class Relay:
         doc: pycrdt.Doc[Any] = pycrdt.Doc()
         doc.apply_update(state)
         loop = asyncio.get_running_loop()
-        room = Room(name, log, doc, schedule=loop.call_soon, observer=self.observer)
+        room = Room(
+            name,
+            log,
+            doc,
+            schedule=loop.call_soon,
+            acks_wanted=self._start_acks,
+            observer=self.observer,
+        )
         self._rooms[name] = room
         self.observer.room_loaded(name)
         logger.info("event=room_loaded room=%r bytes=%d", name, len(state))
         return room
+
+    def _start_acks(self, room: Room) -> None:
+        task = asyncio.get_running_loop().create_task(self._acknowledge(room))
+        self._ackers.add(task)
+        task.add_done_callback(self._ackers.discard)
+
+    async def _acknowledge(self, room: Room) -> None:
+        """Tell peers that asked what the room's log holds durably, once it does."""
+        await asyncio.sleep(0)  # let the frames of this event-loop turn arrive first
+        while room.unacked:
+            seq, state_vector = room.ack_round()
+            started = time.perf_counter()
+            try:
+                await room.log.wait_durable(seq)
+            except LogError as exc:
+                logger.error("event=room_failed room=%r error=%s", room.name, exc)
+                room.close_all(1011, "room storage failed")
+                return
+            self.observer.log_synced(time.perf_counter() - started)
+            room.send_acks(seq, state_vector)
 
     async def _unload(self, room: Room) -> None:
         if self._rooms.get(room.name) is room:

@@ -22,6 +22,7 @@ import pycrdt
 
 from ..log import UpdateLog
 from ..protocol import (
+    AcksRequested,
     AwarenessQueried,
     AwarenessReceived,
     AwarenessState,
@@ -29,7 +30,9 @@ from ..protocol import (
     Ignored,
     ReadOnlyDropped,
     Send,
+    StoredUpTo,
     SyncSession,
+    encode,
 )
 from .observer import RelayObserver
 
@@ -56,6 +59,7 @@ class Member:
     peer: Peer
     session: SyncSession
     client_ids: set[int] = field(default_factory=set)
+    wants_acks: bool = False  # said hello to the durable-acknowledgement extension
 
 
 class Room:
@@ -66,6 +70,7 @@ class Room:
         doc: pycrdt.Doc[Any],
         *,
         schedule: Callable[[Callable[[], None]], object],
+        acks_wanted: Callable[[Room], None] = lambda room: None,
         observer: RelayObserver | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -80,6 +85,8 @@ class Room:
         self._clock = clock
         self._pending: list[tuple[Member, bytes]] = []
         self._pending_since = 0.0
+        self._acks_wanted = acks_wanted
+        self.unacked: dict[Member, int] = {}  # member -> last log seq it is owed an ack for
 
     # -- membership ------------------------------------------------------------------
 
@@ -100,6 +107,7 @@ class Room:
         member = self.members.pop(peer, None)
         if member is None:
             return
+        self.unacked.pop(member, None)
         if not self.members:
             self.idle_since = self._clock()
         if member.client_ids:
@@ -132,6 +140,9 @@ class Room:
                 everyone = self.awareness.encode_all()
                 if everyone is not None:
                     peer.push(everyone)
+            elif isinstance(event, AcksRequested):
+                member.wants_acks = True
+                self._owe_ack(member, self.log.appended)  # tell it what is stored already
             elif isinstance(event, ReadOnlyDropped):
                 self._observer.dropped("read_only")
             elif isinstance(event, Ignored):
@@ -139,14 +150,37 @@ class Room:
 
     def _accept(self, member: Member, update: bytes) -> None:
         # Write-ahead: the update is in the log before any other peer can see it.
-        self.log.append(update)
+        seq = self.log.append(update)
         self._observer.update_appended(len(update))
+        if member.wants_acks:
+            self._owe_ack(member, seq)
         if not self._pending:
             self._pending_since = time.perf_counter()
             self._schedule(self.flush)
         self._pending.append((member, update))
         if len(self._pending) >= MAX_BATCH:
             self.flush()
+
+    def _owe_ack(self, member: Member, seq: int) -> None:
+        if not self.unacked:
+            self._acks_wanted(self)
+        self.unacked[member] = seq
+
+    def ack_round(self) -> tuple[int, bytes]:
+        """Start acknowledging: the log position and the state vector it covers.
+
+        Called between frames (never inside `receive`), so every update in the doc's
+        state vector has been appended at or before the returned sequence number.
+        """
+        return self.log.appended, self.doc.get_state()
+
+    def send_acks(self, durable_seq: int, state_vector: bytes) -> None:
+        """The log is durable through `durable_seq`: acknowledge the members it covers."""
+        frame = encode(StoredUpTo(state_vector))
+        for member, seq in list(self.unacked.items()):
+            if seq <= durable_seq:
+                del self.unacked[member]
+                member.peer.push(frame)
 
     # -- output ----------------------------------------------------------------------
 

@@ -8,11 +8,14 @@ from hypothesis import strategies as st
 
 from crdtedge.protocol import (
     MAX_VARUINT,
+    MESSAGE_CRDTEDGE,
     AuthDenied,
     AwarenessEntry,
     AwarenessUpdate,
     Message,
     QueryAwareness,
+    StoredHello,
+    StoredUpTo,
     SyncStep1,
     SyncStep2,
     SyncUpdate,
@@ -48,5 +51,11 @@ messages: st.SearchStrategy[Message] = st.one_of(
     st.builds(AwarenessUpdate, st.lists(awareness_entries, max_size=5).map(tuple)),
     st.builds(AuthDenied, st.text(max_size=30)),
     st.just(QueryAwareness()),
-    st.builds(UnknownMessage, st.integers(4, MAX_VARUINT), st.binary(max_size=40)),
+    st.builds(StoredHello, varuints),
+    st.builds(StoredUpTo, st.binary(max_size=40)),
+    st.builds(
+        UnknownMessage,
+        st.integers(4, MAX_VARUINT).filter(lambda t: t != MESSAGE_CRDTEDGE),
+        st.binary(max_size=40),
+    ),
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pycrdt
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -16,12 +17,15 @@ from crdtedge.protocol import (
     Message,
     ProtocolError,
     QueryAwareness,
+    StoredHello,
+    StoredUpTo,
     SyncStep1,
     SyncStep2,
     SyncUpdate,
     UnknownMessage,
     decode,
     decode_prefix,
+    decode_state_vector,
     encode,
 )
 from crdtedge.protocol.encoding import write_varbytes, write_varuint
@@ -196,8 +200,8 @@ def test_awareness_clock_over_64_bits_is_rejected() -> None:
 
 
 def test_unknown_types_decode_verbatim() -> None:
-    frame = write_varuint(100) + b"\x01\x02\x03"
-    assert decode(frame) == UnknownMessage(100, b"\x01\x02\x03")
+    frame = write_varuint(101) + b"\x01\x02\x03"
+    assert decode(frame) == UnknownMessage(101, b"\x01\x02\x03")
     assert decode_prefix(frame)[1] == len(frame)
     assert encode(decode(frame)) == frame
     assert decode(b"\x04") == UnknownMessage(4, b"")
@@ -225,3 +229,16 @@ def test_encode_rejects_unencodable_states(state: Any) -> None:
 def test_encode_rejects_negative_ids() -> None:
     with pytest.raises(ValueError, match="out of range"):
         encode(AwarenessUpdate((AwarenessEntry(-1, 0, None),)))
+
+
+def test_durable_ack_extension() -> None:
+    assert encode(StoredHello()) == b"\x64\x00\x01"
+    assert decode(b"\x64\x00\x01") == StoredHello(1)
+    doc: pycrdt.Doc[Any] = pycrdt.Doc(client_id=7)
+    doc.get("t", type=pycrdt.Text).insert(0, "abc")
+    state = doc.get_state()
+    assert decode(encode(StoredUpTo(state))) == StoredUpTo(state)
+    assert decode_state_vector(state) == {7: 3}
+    assert decode(b"\x64\x09zz") == UnknownMessage(100, b"\x09zz")  # a newer subtype
+    with pytest.raises(ProtocolError):
+        decode_state_vector(b"\x05\x01")
