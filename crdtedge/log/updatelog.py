@@ -69,7 +69,7 @@ class CompactionPolicy:
     `min_bytes` is the floor that keeps small documents from compacting on every write.
     """
 
-    min_bytes: int = 256 * 1024
+    min_bytes: int = 1024 * 1024
     ratio: float = 1.0
 
     def threshold(self, snapshot_bytes: int) -> int:
@@ -170,6 +170,9 @@ class UpdateLog:
         self._account(scanned)
         self.name = name if name is not None else self._name
         self._size = scanned.end
+        # Opening verified every record; the first read (a relay or replica loading the
+        # document right away) reuses that instead of reading and verifying them again.
+        self._opened: ScanResult | None = scanned
 
         self._owns_committer = committer is None and self.durability is Durability.GROUP
         if self._owns_committer:
@@ -270,6 +273,7 @@ class UpdateLog:
             self._durable_seq = covered
 
     def _write_locked(self) -> None:
+        self._opened = None
         if self._buf:
             try:
                 write_all(self._fd, self._buf)
@@ -308,7 +312,10 @@ class UpdateLog:
         with self._lock:
             if self._failure is not None:
                 raise self._closed_error()
+            opened = self._opened if self._seq == 0 else None
             self._write_locked()
+        if opened is not None:
+            return opened
         return scan(read_file(self.path), self.path)[0]
 
     # -- compaction ------------------------------------------------------------------
@@ -328,7 +335,8 @@ class UpdateLog:
                 cut = self._size
             before = scan(read_file(self.path)[:cut], self.path)[0]
             doc: pycrdt.Doc[Any] = pycrdt.Doc()
-            folded = state.replay(doc, before, self.path, progress)
+            replayed = state.replay(doc, before, self.path, progress)
+            folded = replayed.updates
             full_state = doc.get_update()
             snapshot = state.compress_snapshot(full_state)
             header = Header(self.header.doc_id, self.header.generation + 1)
@@ -338,6 +346,8 @@ class UpdateLog:
             new = bytearray(header.encode())
             new += encode_frame(RecordKind.METADATA, orjson.dumps(meta))
             new += encode_frame(RecordKind.SNAPSHOT, snapshot)
+            for waiting in replayed.pending:  # kept whole until their dependencies arrive
+                new += encode_frame(RecordKind.UPDATE, waiting)
             tmp = self.path + COMPACT_SUFFIX
             with self._sync_lock, self._lock:
                 # Appends wait only for this block: copy what arrived since the cut.
