@@ -172,9 +172,10 @@ class SyncClient:
                 logger.warning("event=protocol_error url=%s error=%s", self.url, exc)
             finally:
                 self._connection = None
+                self._forget_peers()
             self._set_status(SyncStatus.OFFLINE)
-            after_drop = connected_at is not None
             if connected_at is not None:
+                after_drop = True
                 self.backoff.connected_for(time.monotonic() - connected_at)
             await asyncio.sleep(self.backoff.next_delay(after_drop=after_drop))
 
@@ -266,6 +267,14 @@ class SyncClient:
                 last_resync = now
                 for frame in session.open():
                     await connection.send(frame)
+
+    def _forget_peers(self) -> None:
+        """Offline, we cannot tell who is still there (y-websocket does the same)."""
+        remote = [cid for cid in self.awareness.states() if cid != self.doc.client_id]
+        if remote:
+            self.awareness.remove(remote, time.monotonic())
+            for callback in self._awareness_callbacks:
+                callback(AwarenessChange(removed=tuple(remote)))
 
     def _send_soon(self, frame: bytes) -> None:
         connection = self._connection

@@ -86,6 +86,7 @@ class Room:
         self._pending: list[tuple[Member, bytes]] = []
         self._pending_since = 0.0
         self._acks_wanted = acks_wanted
+        self._owners: dict[int, Member] = {}  # awareness client id -> its connection
         self.unacked: dict[Member, int] = {}  # member -> last log seq it is owed an ack for
 
     # -- membership ------------------------------------------------------------------
@@ -111,6 +112,8 @@ class Room:
         if not self.members:
             self.idle_since = self._clock()
         if member.client_ids:
+            for client_id in member.client_ids:
+                del self._owners[client_id]
             frame = self.awareness.remove(member.client_ids, self._clock())
             self._send_to_all(frame)
 
@@ -126,16 +129,7 @@ class Room:
             elif isinstance(event, DocUpdated):
                 self._accept(member, event.update)
             elif isinstance(event, AwarenessReceived):
-                change = self.awareness.apply(event.message, self._clock())
-                for entry in event.message.entries:
-                    if entry.state is None:
-                        member.client_ids.discard(entry.client_id)
-                    else:
-                        member.client_ids.add(entry.client_id)
-                if change.frame is not None:
-                    self._send_to_all(change.frame, but=peer)
-                if change.reply is not None:
-                    peer.push(change.reply)
+                self._take_awareness(member, event)
             elif isinstance(event, AwarenessQueried):
                 everyone = self.awareness.encode_all()
                 if everyone is not None:
@@ -147,6 +141,31 @@ class Room:
                 self._observer.dropped("read_only")
             elif isinstance(event, Ignored):
                 self._observer.dropped("unknown_type")
+
+    def _take_awareness(self, member: Member, event: AwarenessReceived) -> None:
+        """Apply a peer's awareness and track which clients that connection speaks for.
+
+        y-websocket clients echo every remote state they receive back to the relay, so
+        merely sending a state proves nothing: a connection owns a client id when the
+        registry accepts a newer clock for it from that connection (a client reconnecting
+        before its old socket timed out moves its id to the new connection).
+        """
+        entries = event.message.entries
+        before = [self.awareness.clock(entry.client_id) for entry in entries]
+        change = self.awareness.apply(event.message, self._clock())
+        for entry, clock in zip(entries, before, strict=True):
+            if clock is not None and entry.clock <= clock:
+                continue  # stale or an echo: says nothing about who owns it
+            owner = self._owners.pop(entry.client_id, None)
+            if owner is not None:
+                owner.client_ids.discard(entry.client_id)
+            if entry.state is not None:
+                self._owners[entry.client_id] = member
+                member.client_ids.add(entry.client_id)
+        if change.frame is not None:
+            self._send_to_all(change.frame, but=member.peer)
+        if change.reply is not None:
+            member.peer.push(change.reply)
 
     def _accept(self, member: Member, update: bytes) -> None:
         # Write-ahead: the update is in the log before any other peer can see it.
