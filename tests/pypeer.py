@@ -18,8 +18,8 @@ from crdtedge.protocol import (
     AwarenessState,
     DocUpdated,
     Send,
-    SyncSession,
     Synced,
+    SyncSession,
 )
 from crdtedge.relay import Relay
 
@@ -111,9 +111,11 @@ class RelayHandle:
 async def running_relay(data: Path, **relay_kwargs: Any) -> AsyncIterator[RelayHandle]:
     store = LogStore(data)
     try:
-        async with Relay(store, **relay_kwargs) as relay:
-            async with relay.serve("127.0.0.1", 0) as server:
-                port = next(iter(server.sockets)).getsockname()[1]
-                yield RelayHandle(relay, port, data)
+        async with (
+            Relay(store, **relay_kwargs) as relay,
+            relay.serve("127.0.0.1", 0) as server,
+        ):
+            port = next(iter(server.sockets)).getsockname()[1]
+            yield RelayHandle(relay, port, data)
     finally:
         store.close()

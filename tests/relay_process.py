@@ -39,8 +39,10 @@ class RelayProcess:
         self.log_path = self.data_dir.parent / f"relay-{self.port}.log"
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the process
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "crdtedge_server.cli", "--port", str(self.port)]
-            + ["--data-dir", str(self.data_dir), *self.args],
+            [
+                *(sys.executable, "-m", "crdtedge_server.cli", "--port", str(self.port)),
+                *("--data-dir", str(self.data_dir), *self.args),
+            ],
             stdout=log,
             stderr=log,
         )
