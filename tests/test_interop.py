@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -30,6 +31,7 @@ from pypeer import PyPeer
 from relay_process import RelayProcess, relay_process
 from websockets.asyncio.client import connect
 
+from crdtedge import LogStore, Replica
 from crdtedge.protocol.encoding import Reader
 
 INTEROP = Path(__file__).parent / "interop"
@@ -516,3 +518,70 @@ async def test_node_write_survives_relay_restart(tmp_path: Path, spawn: Spawn) -
     with relay_process(data) as restarted:
         result = await run_node(spawn, mode="read", url=restarted.url, room=room)
     assert result["synced"] == {"text": NODE_TEXT, "map": NODE_MAP}
+
+
+# -- 8. A Python Replica and a Node client, through our relay and the reference server ---
+
+
+@contextlib.contextmanager
+def node_reference_server(node: str) -> Iterator[str]:
+    """`@y/websocket-server` (npx y-websocket-server) on a free loopback port."""
+    from relay_process import free_port
+
+    port = free_port()
+    env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port)}
+    server = subprocess.Popen(
+        [str(INTEROP / "node_modules" / ".bin" / "y-websocket-server")],
+        cwd=INTEROP,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        line = server.stdout.readline()
+        assert "running" in line, line
+        yield f"ws://127.0.0.1:{port}"
+    finally:
+        server.send_signal(signal.SIGKILL)
+        server.wait(10)
+
+
+@pytest.mark.parametrize("server", ["crdtedge", "y-websocket-server"])
+async def test_replica_and_node_client_edit_one_room(
+    server: str, node: str, spawn: Spawn, tmp_path: Path
+) -> None:
+    with contextlib.ExitStack() as stack:
+        if server == "crdtedge":
+            url = stack.enter_context(relay_process(tmp_path / "data")).url
+        else:
+            url = stack.enter_context(node_reference_server(node))
+        room = "shared"
+        await run_node(spawn, mode="write", url=url, room=room, text="node:", map={"n": 1})
+        with LogStore(tmp_path / "replica") as store:
+            async with Replica(store, room, url=f"{url}/{room}") as replica:
+                await asyncio.wait_for(replica.synced(), 10)
+                text = replica.doc.get("text", type=pycrdt.Text)
+                await until(lambda: str(text) == "node:")
+                text.insert(len(str(text).encode()), "python")
+                replica.doc.get("map", type=pycrdt.Map)["p"] = 2
+                result = await run_node(
+                    spawn, mode="read", url=url, room=room, waitText="node:python"
+                )
+                assert result["text"] == "node:python"
+                assert result["map"] == {"n": 1, "p": 2}
+                if server == "crdtedge":
+                    await asyncio.wait_for(replica.flushed(), 10)
+                    assert replica.unflushed == 0
+                else:  # the reference server never acknowledges; everything else works
+                    assert replica.unflushed > 0
+            # Offline restart from the replica's own log: the content is local.
+            async with Replica(store, room) as offline:
+                assert str(offline.doc.get("text", type=pycrdt.Text)) == "node:python"
+
+
+async def until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.01)
