@@ -1,20 +1,16 @@
 """`Replica`: the document an edge app holds. Always writable, durable locally first,
 synced with a relay whenever a link exists.
 
-Write-ahead: every local transaction is appended to the document's update log before it
-can be sent anywhere, and nothing carrying local content is sent before the log says it
-is durable. So a crash can only lose changes nobody else has seen, and the replica may
-keep its client id across restarts. It takes a fresh one when its log cannot prove it is
-complete: a new or missing log, a torn tail, or a salvage (docs/replica.md).
+The rules (write-ahead, the client-id rule) live in the sans-I/O `LocalReplica`; this
+class adds the event loop: the log is opened off the loop, and a `SyncClient` sends local
+changes only once the log holds them durably (docs/replica.md).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import ssl as ssl_module
-from collections import deque
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any
@@ -23,10 +19,9 @@ import anyio.to_thread
 import pycrdt
 
 from .client import Backoff, SyncClient, SyncStatus
+from .local_replica import LocalReplica
 from .log import LogStore, UpdateLog
-from .protocol import AwarenessChange, decode_state_vector
-
-logger = logging.getLogger("crdtedge.replica")
+from .protocol import AwarenessChange
 
 
 class Replica:
@@ -59,7 +54,7 @@ class Replica:
         self.client: SyncClient | None = None
         self.client_id_reused = False
         self._task: asyncio.Task[None] | None = None
-        self._unflushed: deque[int] = deque()  # end clocks of local changes not yet stored
+        self.core: LocalReplica | None = None
         self._status_callbacks: list[Callable[[SyncStatus], None]] = []
 
     # -- lifecycle -------------------------------------------------------------------
@@ -80,37 +75,23 @@ class Replica:
         """Load the document from its log and, with a URL, start syncing."""
         log = await anyio.to_thread.run_sync(self.store.open, self.name)
         self.log = log
-        state = await anyio.to_thread.run_sync(log.read_state)
-        meta = await anyio.to_thread.run_sync(log.metadata)
-        recorded = meta.get("client_id")
-        if isinstance(recorded, int) and log.recovery is None:
-            self.doc = pycrdt.Doc(client_id=recorded)
-            self.client_id_reused = True
-        else:
-            self.doc = pycrdt.Doc()  # a fresh, random client id
-            log.append_metadata({"client_id": self.doc.client_id})
-            await log.wait_durable()
-            if recorded is not None or log.recovery is not None:
-                logger.warning(
-                    "event=fresh_client_id doc=%r reason=%s",
-                    self.name,
-                    "torn tail" if log.recovery is not None else "log was salvaged",
-                )
-        self.doc.apply_update(state)
-        own = self._own_clock()
-        if own:  # changes from before the restart: unknown whether the relay has them
-            self._unflushed.append(own)
-        self.doc.observe(self._on_transaction)
+        core = await anyio.to_thread.run_sync(lambda: LocalReplica(log, name=self.name))
+        self.core = core
+        self.doc = core.doc
+        self.client_id_reused = core.client_id_reused
         if self.url is not None:
-            self.client = SyncClient(
+            client = SyncClient(
                 self.doc,
                 self.url,
                 before_send=log.wait_durable,
+                receiving=core.remote,
                 **{k: v for k, v in self._client_options.items() if v is not None},
             )
-            self.client.on_status(self._on_status)
-            self.client.on_stored(self._on_stored)
-            self._task = asyncio.get_running_loop().create_task(self.client.run())
+            core.on_local = lambda: self._send_local(client)
+            client.on_status(self._on_status)
+            client.on_stored(core.stored)
+            self.client = client
+            self._task = asyncio.get_running_loop().create_task(client.run())
 
     async def close(self) -> None:
         """Stop syncing (withdrawing our presence) and make the log durable."""
@@ -122,34 +103,18 @@ class Replica:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
             self._task = None
+        if self.core is not None:
+            self.core.close()
+            self.core = None
         if self.log is not None:
             await self.log.wait_durable()
             self.store.release(self.name)
             self.log = None
 
-    # -- the write-ahead path --------------------------------------------------------
-
-    def _on_transaction(self, event: Any) -> None:
-        update: bytes = event.update
-        if self.log is None:
-            return
-        self.log.append(update)
-        if self.client is not None and self.client.receiving:
-            return  # a remote update: persisted, not sent back
-        # The doc cannot be read inside its own observer; the update's state vector says
-        # how far this transaction took our clock.
-        self._unflushed.append(self._own_clock(pycrdt.get_state(update)))
-        if self.client is not None:
-            self.client.send_update(update)
-
-    def _own_clock(self, state_vector: bytes | None = None) -> int:
-        state = self.doc.get_state() if state_vector is None else state_vector
-        return decode_state_vector(state).get(self.doc.client_id, 0)
-
-    def _on_stored(self, stored: dict[int, int]) -> None:
-        upto = stored.get(self.doc.client_id, 0)
-        while self._unflushed and self._unflushed[0] <= upto:
-            self._unflushed.popleft()
+    def _send_local(self, client: SyncClient) -> None:
+        assert self.core is not None
+        for update in self.core.take_local():
+            client.send_update(update)
 
     def _on_status(self, status: SyncStatus) -> None:
         for callback in self._status_callbacks:
@@ -168,7 +133,7 @@ class Replica:
     @property
     def unflushed(self) -> int:
         """Local changes the relay has not yet acknowledged as durable in its log."""
-        return len(self._unflushed)
+        return self.core.unflushed if self.core is not None else 0
 
     def on_status(self, callback: Callable[[SyncStatus], None]) -> None:
         self._status_callbacks.append(callback)
@@ -196,7 +161,7 @@ class Replica:
         other y-websocket servers it waits forever, so give it a timeout there.
         """
         client = self._require_client()
-        await client.wait_for(lambda: not self._unflushed)
+        await client.wait_for(lambda: self.unflushed == 0)
 
     def _require_client(self) -> SyncClient:
         if self.client is None:

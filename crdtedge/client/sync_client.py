@@ -73,6 +73,7 @@ class SyncClient:
         resync_interval: float | None = None,
         want_acks: bool = True,
         before_send: Callable[[], Awaitable[None]] = _no_barrier,
+        receiving: Callable[[], contextlib.AbstractContextManager[None]] = contextlib.nullcontext,
         max_message_bytes: int = 64 * 1024 * 1024,
         open_timeout: float = 10.0,
     ) -> None:
@@ -85,6 +86,7 @@ class SyncClient:
         self.resync_interval = resync_interval
         self.want_acks = want_acks
         self.before_send = before_send
+        self.receiving = receiving  # wraps applying remote updates (a replica logs them)
         self.max_message_bytes = max_message_bytes
         self.open_timeout = open_timeout
         self.awareness = AwarenessState()
@@ -92,7 +94,6 @@ class SyncClient:
         self.error: BaseException | None = None
         self.stored: dict[int, int] = {}  # the relay's durable state vector, when it acks
         self.attempts: list[float] = []  # monotonic times of connection attempts
-        self.receiving = False  # True while a remote update is being applied to `doc`
         self._local_awareness: dict[str, Any] | None = None
         self._outgoing: list[bytes] = []
         self._wake_sender = asyncio.Event()
@@ -208,11 +209,8 @@ class SyncClient:
         async for frame in connection:
             if isinstance(frame, str):
                 raise ProtocolError("relay sent a text frame", 0)
-            self.receiving = True
-            try:
+            with self.receiving():
                 events = session.receive(frame)
-            finally:
-                self.receiving = False
             for event in events:
                 if isinstance(event, Send):  # our step 2: local content, so barrier first
                     await self.before_send()
