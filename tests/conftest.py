@@ -13,14 +13,14 @@ import os
 
 from hypothesis import HealthCheck, settings
 
-_COMMON = {
-    "deadline": None,  # file I/O and pycrdt replay make per-example timings noisy
-    "suppress_health_check": [HealthCheck.too_slow],
-    "print_blob": True,  # failures print a @reproduce_failure blob
-}
+_COMMON = settings(
+    deadline=None,  # file I/O and pycrdt replay make per-example timings noisy
+    suppress_health_check=[HealthCheck.too_slow],
+    print_blob=True,  # failures print a @reproduce_failure blob
+)
 
-settings.register_profile("dev", max_examples=40, **_COMMON)
-settings.register_profile("ci", max_examples=60, derandomize=False, **_COMMON)
-settings.register_profile("deep", max_examples=2000, **_COMMON)
+settings.register_profile("dev", _COMMON, max_examples=40)
+settings.register_profile("ci", _COMMON, max_examples=50, derandomize=False)
+settings.register_profile("deep", _COMMON, max_examples=2000)
 
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))

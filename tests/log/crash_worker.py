@@ -17,7 +17,7 @@ Modes:
     always       durability "always": every append is durable when it returns
     compact      a thread appends (group, with syncs) while the main thread compacts
                  in a loop, so kills land during compaction; the new file is written in
-                 small slow chunks, so kills also land while `*.compacting` is half written
+                 small, slow chunks, so kills also land while `*.compacting` is half written
     autocompact  appends with a small CompactionPolicy, so background compactions
                  run while appends continue
 """
@@ -36,6 +36,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
 import pycrdt
 
 from crdtedge.log import CompactionPolicy, UpdateLog, updatelog
+from crdtedge.log.files import write_all as real_write_all
 
 MODES = ("group", "always", "compact", "autocompact")
 SYNC_EVERY = 25
@@ -105,11 +106,10 @@ def _append_forever(writer: Writer, *, every_sync: bool) -> None:
 
 
 def slow_down_compaction_writes(path: str) -> None:
-    """Fault injection, this process only: write the compacted file in slow 4 KiB chunks.
+    """Fault injection, this process only: write the compacted file in slow 2 KiB chunks.
 
     Writing it is otherwise so quick that a kill almost never lands while it exists.
     """
-    real_write_all = updatelog.write_all
     compacting = path + updatelog.COMPACT_SUFFIX
 
     def write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
@@ -121,11 +121,11 @@ def slow_down_compaction_writes(path: str) -> None:
             real_write_all(fd, data)
             return
         view = memoryview(data)
-        for start in range(0, len(view), 4096):
-            real_write_all(fd, view[start : start + 4096])
-            time.sleep(0.0005)
+        for start in range(0, len(view), 2048):
+            real_write_all(fd, view[start : start + 2048])
+            time.sleep(0.001)
 
-    updatelog.write_all = write_all  # type: ignore[assignment]
+    updatelog.write_all = write_all  # type: ignore[attr-defined]
 
 
 def main(path: str, mode: str) -> None:

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,15 @@ ROUNDS = int(os.environ.get("CRDTEDGE_CRASH_ROUNDS", "2"))
 WAIT = 30.0  # seconds: a worker that says nothing for this long is stuck
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
+
+
+def append_to(log: UpdateLog) -> Callable[[pycrdt.TransactionEvent], None]:
+    """A Doc.observe callback that appends every update of the doc to `log`."""
+
+    def callback(event: pycrdt.TransactionEvent) -> None:
+        log.append(event.update)
+
+    return callback
 
 
 # The worker's update i, restated here so the check does not trust the worker's code.
@@ -153,7 +163,7 @@ def check_log(path: Path, durable: int) -> tuple[int, int]:
 
         generation = log.header.generation
         # The crashed log is usable again: a new replica's edit lands and survives.
-        subscription = doc.observe(lambda event: log.append(event.update))
+        subscription = doc.observe(append_to(log))
         doc.get("map", type=pycrdt.Map)["after-crash"] = loaded
         doc.unobserve(subscription)
     with UpdateLog(path, durability="none", auto_compact=False) as log:
@@ -202,7 +212,7 @@ def test_sigkill_during_compaction(tmp_path: Path) -> None:
             if round_ % 2:
                 # While the compacted file is being written beside the log.
                 wait_until_exists(Path(str(path) + ".compacting"))
-                time.sleep(rng.uniform(0.0, 0.005))
+                time.sleep(rng.uniform(0.0, 0.004))
             else:
                 # Anywhere in this compaction, which takes about as long as the last one.
                 time.sleep(rng.uniform(0.0, 1.2) * (finished - started))
@@ -238,7 +248,7 @@ def test_leftover_compacting_file_is_ignored_and_removed(
     path = tmp_path / "doc.ylog"
     doc: pycrdt.Doc[Any] = pycrdt.Doc()
     with UpdateLog(path, durability="none", auto_compact=False) as log:
-        doc.observe(lambda event: log.append(event.update))
+        doc.observe(append_to(log))
         doc.get("map", type=pycrdt.Map)["kept"] = 1
         log.compact()
         doc.get("map", type=pycrdt.Map)["after"] = 2
@@ -246,7 +256,7 @@ def test_leftover_compacting_file_is_ignored_and_removed(
         other = tmp_path / "other.ylog"
         other_doc: pycrdt.Doc[Any] = pycrdt.Doc()
         with UpdateLog(other, durability="none", auto_compact=False) as other_log:
-            other_doc.observe(lambda event: other_log.append(event.update))
+            other_doc.observe(append_to(other_log))
             other_doc.get("map", type=pycrdt.Map)["intruder"] = 3
             other_log.compact()
         leftover = other.read_bytes()
