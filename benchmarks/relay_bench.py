@@ -1,8 +1,9 @@
 """Benchmark crdtedge's relay side by side with @y/websocket-server and pycrdt.websocket.
 
 Three servers, each its own subprocess on 127.0.0.1, serve the same stock Yjs clients
-(yjs + y-websocket from tests/interop, all in one Node process per measurement: see
-relay_clients.cjs), so only the server differs. Workloads:
+(yjs + y-websocket from tests/interop, a writer and its readers in one Node process per
+measurement, one clock for every timestamp: see relay_clients.cjs), so only the server
+differs. Workloads:
 
 (a) 1 writer -> 20 readers: 2,000 single-character updates in a burst, time until every
     reader has the whole text; (b) the same with 100 readers; (c) 100 updates/s for 10 s
@@ -10,33 +11,37 @@ relay_clients.cjs), so only the server differs. Workloads:
     1,000 small rooms and no connections, then after the rooms have gone idle.
 
 (a) and (b) are repeated with the servers interleaved (the order rotates every round) and
-the medians are compared: the machine is shared and noisy, the ratios mean more than the
-seconds. Every reader's final text is checked against the writer's. See
-benchmarks/README.md for the method and a recorded run.
+the medians compared: the machine is shared and noisy, the ratios mean more than the
+seconds. Before every measurement all three servers must be idle (CPU), so one server's
+backlog never runs during another's measurement. Every reader's final text is checked
+against the writer's. See benchmarks/README.md for the method and a recorded run.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import contextlib
 import datetime
 import importlib.metadata
 import json
 import os
 import platform
+import queue
 import signal
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
-from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from _common import format_table, progress
 
@@ -49,7 +54,9 @@ HOST = "127.0.0.1"
 OURS, NODE, PYCRDT = "crdtedge", "node", "pycrdt"
 SERVERS = (OURS, NODE, PYCRDT)
 LABELS = {OURS: "crdtedge relay", NODE: "@y/websocket-server", PYCRDT: "pycrdt.websocket"}
-IDLE_UNLOAD_SECONDS = 2.0  # passed to our relay, so (d) sees rooms unloaded
+IDLE_UNLOAD_SECONDS = 2.0  # passed to our relay, so (d) sees its rooms unloaded
+IDLE_CPU = 0.10  # a server using less than this share of a core is idle
+IDLE_TIMEOUT = 20.0  # a server still busy after this long is restarted
 
 
 @dataclass(frozen=True)
@@ -62,6 +69,9 @@ class Config:
     paced_rate: float  # updates per second in (c)
     paced_seconds: float
     rooms: int  # rooms in (d)
+    settle_ms: int  # pause after the joins, before waiting for the server to go idle
+    pycrdt_big_cap_s: float  # pycrdt.websocket's time limit for a run with 100 readers
+    warm_up: bool = True
 
 
 FULL = Config(
@@ -73,16 +83,21 @@ FULL = Config(
     paced_rate=100,
     paced_seconds=10,
     rooms=1_000,
+    settle_ms=300,
+    pycrdt_big_cap_s=60,
 )
 QUICK = Config(
     "quick",
     reps=1,
-    updates=500,
+    updates=300,
     small_readers=20,
-    big_readers=100,
+    big_readers=50,
     paced_rate=100,
-    paced_seconds=2,
-    rooms=100,
+    paced_seconds=1.5,
+    rooms=50,
+    settle_ms=100,
+    pycrdt_big_cap_s=3,
+    warm_up=False,
 )
 
 
@@ -118,26 +133,31 @@ def free_port() -> int:
         return port
 
 
+def _stat_fields(pid: int) -> list[str]:
+    """/proc/PID/stat from field 3 (state) on: the command name may hold spaces."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def _children(pid: int) -> list[int]:
     found: list[int] = []
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        with contextlib.suppress(OSError):
-            stat = (entry / "stat").read_text()
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError):
+                if int(_stat_fields(int(entry.name))[1]) == pid:
+                    found.append(int(entry.name))
     return found
 
 
-def _leaf(pid: int) -> int:
-    """The last process of a chain such as npm exec -> sh -> node (the server itself)."""
-    for _ in range(8):
-        children = _children(pid)
-        if not children:
-            return pid
-        pid = max(children, key=lambda child: rss_kib(child) or 0)
-    return pid
+def _group_members(pgid: int) -> list[int]:
+    """Live (not zombie) processes of a process group."""
+    found: list[int] = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError):
+                fields = _stat_fields(int(entry.name))
+                if int(fields[2]) == pgid and fields[0] != "Z":
+                    found.append(int(entry.name))
+    return found
 
 
 def rss_kib(pid: int) -> int | None:
@@ -148,49 +168,93 @@ def rss_kib(pid: int) -> int | None:
     return None
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used."""
+    fields = _stat_fields(pid)
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class ServerProcess:
     name: str
-    argv: list[str]
-    port: int
-    log_path: Path
-    cwd: Path | None = None
-    env: dict[str, str] = field(default_factory=dict)
+    workdir: Path
+    port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    pid: int | None = None  # the server itself (npx runs it as a grandchild)
+    restarts: int = 0
 
     @property
     def url(self) -> str:
         return f"ws://{HOST}:{self.port}"
 
-    def start(self, timeout: float = 30.0) -> None:
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / f"{self.name}.log"
+
+    def command(self) -> tuple[list[str], Path | None, dict[str, str]]:
+        """argv, working directory and extra environment of this server."""
+        if self.name == OURS:
+            argv = [str(Path(sys.executable).parent / "crdtedge"), "serve", "--host", HOST]
+            argv += ["--port", str(self.port), "--data-dir", str(self.workdir / "data")]
+            argv += ["--idle-unload-seconds", str(IDLE_UNLOAD_SECONDS), "--log-level", "warning"]
+            return argv, None, {}
+        if self.name == NODE:
+            return ["npx", "y-websocket-server"], INTEROP, {"HOST": HOST, "PORT": str(self.port)}
+        argv = [sys.executable, str(Path(__file__).resolve())]
+        return [*argv, "--serve-pycrdt-websocket", str(self.port)], None, {}
+
+    def launch(self) -> None:
+        argv, cwd, env = self.command()
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                self.argv,
-                cwd=self.cwd,
-                env={**os.environ, **self.env},
+                argv,
+                cwd=cwd,
+                env={**os.environ, **env},
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group: npx's children go with it
             )
+
+    def wait_listening(self, timeout: float = 30.0) -> None:
+        assert self.process is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise BenchError(f"{self.name} exited early:\n{self.log_tail()}")
             with contextlib.suppress(OSError), socket.create_connection((HOST, self.port), 0.5):
+                self.pid = self._leaf(self.process.pid)
                 return
             time.sleep(0.05)
         raise BenchError(f"{self.name} did not listen within {timeout:.0f} s:\n{self.log_tail()}")
 
-    def server_pid(self) -> int:
-        assert self.process is not None
-        return _leaf(self.process.pid)
+    @staticmethod
+    def _leaf(pid: int) -> int:
+        """The last process of a chain such as npm exec -> sh -> node."""
+        for _ in range(8):
+            children = _children(pid)
+            if not children:
+                return pid
+            pid = max(children, key=lambda child: rss_kib(child) or 0)
+        return pid
+
+    def restart(self, why: str) -> None:
+        progress(f"  restarting {LABELS[self.name]}: {why}")
+        self.stop()
+        self.port = free_port()
+        self.restarts += 1
+        self.launch()
+        self.wait_listening()
 
     def rss_kib(self) -> int:
-        rss = rss_kib(self.server_pid())
+        rss = rss_kib(self.pid) if self.pid is not None else None
         if rss is None:
             raise BenchError(f"{self.name}: no VmRSS (did it exit?)\n{self.log_tail()}")
         return rss
+
+    def cpu_seconds(self) -> float:
+        assert self.pid is not None
+        return cpu_seconds(self.pid)
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
@@ -200,15 +264,17 @@ class ServerProcess:
         if self.process is None:
             return
         pgid = self.process.pid  # start_new_session: the group id is the leader's pid
-        for sig, grace in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+        for sig in (signal.SIGTERM, signal.SIGKILL):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pgid, sig)
             with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(grace)
-                if not _group_alive(pgid):
-                    return
-        if _group_alive(pgid):
-            progress(f"warning: process group {pgid} ({self.name}) survived SIGKILL")
+                self.process.wait(5.0)
+            deadline = time.monotonic() + 5.0
+            while _group_members(pgid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if not _group_members(pgid):
+                return
+        progress(f"warning: process group {pgid} ({self.name}) survived SIGKILL")
 
     def log_tail(self, lines: int = 30) -> str:
         with contextlib.suppress(OSError):
@@ -216,44 +282,34 @@ class ServerProcess:
         return ""
 
 
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-def make_server(name: str, workdir: Path) -> ServerProcess:
-    port = free_port()
-    log_path = workdir / f"{name}.log"
-    if name == OURS:
-        crdtedge = Path(sys.executable).parent / "crdtedge"
-        argv = [str(crdtedge), "serve", "--host", HOST, "--port", str(port)]
-        argv += ["--data-dir", str(workdir / "data")]
-        argv += ["--idle-unload-seconds", str(IDLE_UNLOAD_SECONDS), "--log-level", "warning"]
-        return ServerProcess(name, argv, port, log_path)
-    if name == NODE:
-        env = {"HOST": HOST, "PORT": str(port)}
-        return ServerProcess(name, ["npx", "y-websocket-server"], port, log_path, INTEROP, env)
-    argv = [sys.executable, str(Path(__file__).resolve()), "--serve-pycrdt-websocket", str(port)]
-    return ServerProcess(name, argv, port, log_path)
-
-
 @contextlib.contextmanager
 def running_servers(workdir: Path) -> Iterator[dict[str, ServerProcess]]:
     """All three servers, started; every process group is killed on the way out."""
     workdir.mkdir(parents=True, exist_ok=True)
-    servers: dict[str, ServerProcess] = {}
+    servers = {name: ServerProcess(name, workdir) for name in SERVERS}
     try:
-        for name in SERVERS:
-            servers[name] = make_server(name, workdir)
-            servers[name].start()
-            progress(f"  {LABELS[name]} listening on {servers[name].url}")
+        for server in servers.values():
+            server.launch()
+        for server in servers.values():
+            server.wait_listening()
+            progress(f"  {LABELS[server.name]} listening on {server.url} (pid {server.pid})")
         yield servers
     finally:
         for server in servers.values():
             server.stop()
+
+
+def settle(servers: dict[str, ServerProcess], window: float = 0.25) -> None:
+    """Every server idle (CPU) before a measurement; one that stays busy is restarted."""
+    busy = list(servers.values())
+    deadline = time.monotonic() + IDLE_TIMEOUT
+    while busy and time.monotonic() < deadline:
+        before = [server.cpu_seconds() for server in busy]
+        time.sleep(window)
+        after = [server.cpu_seconds() for server in busy]
+        busy = [s for s, b, a in zip(busy, before, after, strict=True) if a - b > IDLE_CPU * window]
+    for server in busy:
+        server.restart(f"still busy {IDLE_TIMEOUT:.0f} s after its last run")
 
 
 # -- the pycrdt.websocket server (run by this script as a subprocess) --------------------
@@ -322,44 +378,93 @@ def serve_pycrdt_websocket(port: int) -> None:
 # -- clients -----------------------------------------------------------------------------
 
 
-def run_clients(config: dict[str, Any]) -> dict[str, Any]:
-    """One Node process of y-websocket clients; its one-line JSON result."""
-    timeout = config["timeoutMs"] / 1000 + 15
-    try:
-        done = subprocess.run(
-            ["node", str(CLIENTS), json.dumps(config)],
-            capture_output=True,
-            timeout=timeout,
-            check=False,
+def wait_idle(
+    server: ServerProcess, stop: Callable[[], bool], window: float = 0.25
+) -> float | None:
+    """Seconds until `server` is idle (CPU); None if it is not within IDLE_TIMEOUT."""
+    started = time.monotonic()
+    while time.monotonic() - started < IDLE_TIMEOUT and not stop():
+        before = server.cpu_seconds()
+        time.sleep(window)
+        if server.cpu_seconds() - before <= IDLE_CPU * window:
+            return time.monotonic() - started
+    return None
+
+
+def _pump(stream: IO[bytes], lines: queue.Queue[bytes]) -> None:
+    for line in stream:
+        lines.put(line)
+    lines.put(b"")  # end of output
+
+
+def _converse(
+    process: subprocess.Popen[bytes], server: ServerProcess, lines: queue.Queue[bytes], limit: float
+) -> dict[str, Any]:
+    """Read the clients' JSON lines; answer "ready" with "go" once the server is idle."""
+    deadline = time.monotonic() + limit
+    idle_wait: dict[str, Any] = {}
+    while True:
+        try:
+            line = lines.get(timeout=max(deadline - time.monotonic(), 0.01))
+        except queue.Empty:
+            raise BenchError(f"node clients ran over {limit:.0f} s") from None
+        if not line:
+            raise BenchError(f"node clients gave no result (exit {process.wait()})")
+        with contextlib.suppress(json.JSONDecodeError):
+            message = json.loads(line)
+            if isinstance(message, dict) and message.get("event") == "ready":
+                idle_wait["idle_wait_s"] = wait_idle(server, lambda: process.poll() is not None)
+                with contextlib.suppress(BrokenPipeError):
+                    assert process.stdin is not None
+                    process.stdin.write(b"go\n")
+                    process.stdin.flush()
+            elif isinstance(message, dict) and "event" in message:
+                return {**message, **idle_wait}
+
+
+def run_clients(server: ServerProcess, config: dict[str, Any]) -> dict[str, Any]:
+    """One Node process of y-websocket clients: its result, or its progress at the deadline
+    (`incomplete`: the server did not deliver within `timeoutMs`)."""
+    argv = ["node", str(CLIENTS), json.dumps({"url": server.url, **config})]
+    limit = config["timeoutMs"] / 1000 + IDLE_TIMEOUT + 30
+    with tempfile.TemporaryFile() as errors:
+        process = subprocess.Popen(
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors
         )
-    except subprocess.TimeoutExpired as exc:
-        raise BenchError(f"node clients ran over {timeout:.0f} s ({config['mode']})") from exc
-    lines = done.stdout.decode(errors="replace").strip().splitlines()
-    try:
-        result: dict[str, Any] = json.loads(lines[-1])
-    except (IndexError, json.JSONDecodeError):
-        stderr = done.stderr.decode(errors="replace")[-2000:]
-        raise BenchError(
-            f"node clients gave no result (exit {done.returncode}): {stderr}"
-        ) from None
+        assert process.stdout is not None
+        lines: queue.Queue[bytes] = queue.Queue()
+        threading.Thread(target=_pump, args=(process.stdout, lines), daemon=True).start()
+        try:
+            result = _converse(process, server, lines, limit)
+        except BenchError as exc:
+            errors.seek(0)
+            raise BenchError(f"{exc}: {errors.read()[-1500:].decode(errors='replace')}") from None
+        finally:
+            if process.poll() is None:
+                process.kill()
+            process.wait()
+    if result.get("event") == "timeout":
+        return {**result, "incomplete": True, "limit_s": config["timeoutMs"] / 1000}
     if result.get("event") != "result":
         raise BenchError(f"node clients: {json.dumps(result)[:1500]}")
     return result
 
 
-def attempt(server: ServerProcess, config: dict[str, Any]) -> dict[str, Any]:
-    """Run the clients against `server`; a failed run is recorded, not raised."""
+def measure(server: ServerProcess, config: dict[str, Any]) -> dict[str, Any]:
+    """Run the clients against `server`, with the server's CPU time; a failed or
+    incomplete run is recorded (and the server restarted), not raised."""
+    cpu_before = server.cpu_seconds()
     try:
-        return run_clients({"url": server.url, **config})
+        result = run_clients(server, config)
     except BenchError as exc:
-        alive = "alive" if server.alive() else "DEAD"
-        progress(f"  FAILED on {LABELS[server.name]} (server {alive}): {exc}")
-        return {
-            "error": str(exc),
-            "server_alive": server.alive(),
-            "server_log_tail": server.log_tail(),
-            "failures": 1,
-        }
+        result = {"error": str(exc), "server_alive": server.alive()}
+        result["server_log_tail"] = server.log_tail()
+        progress(f"  FAILED on {LABELS[server.name]}: {exc}")
+    if server.alive():
+        result["server_cpu_s"] = server.cpu_seconds() - cpu_before
+    if "error" in result or result.get("incomplete"):
+        server.restart("its last run did not complete")
+    return result
 
 
 # -- workloads ---------------------------------------------------------------------------
@@ -370,28 +475,43 @@ def rotated(round_no: int) -> list[str]:
     return [*SERVERS[shift:], *SERVERS[:shift]]
 
 
-def settle_ms(readers: int) -> int:
-    """Quiet time after the joins: every join is an awareness message to every peer."""
-    return 500 + 10 * readers
+def burst_client(config: Config, room: str, readers: int, limit_s: float) -> dict[str, Any]:
+    return {
+        "mode": "burst",
+        "room": room,
+        "readers": readers,
+        "updates": config.updates,
+        "settleMs": config.settle_ms,
+        "handshake": True,  # start once the server is idle again after the joins
+        "timeoutMs": int(limit_s * 1000),
+    }
+
+
+def describe_burst(result: dict[str, Any]) -> str:
+    if "ms" in result:
+        return f"{result['ms'] / 1000:.3f} s, {result['updatesPerReaderMedian']} updates/reader"
+    if result.get("incomplete"):
+        done = result.get("readersDone", result.get("readersSynced", 0))
+        return f"INCOMPLETE after {result['limit_s']:g} s in {result['phase']}: {done} readers"
+    return "FAILED"
 
 
 def burst_phase(
     servers: dict[str, ServerProcess], config: Config, readers: int, tag: str
 ) -> dict[str, list[dict[str, Any]]]:
+    """Interleaved rounds; pycrdt.websocket runs the 100-reader burst once, in the last
+    round, under a time limit (it does not keep up: see the README)."""
+    big = readers == config.big_readers
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in SERVERS}
     for round_no in range(config.reps):
         for name in rotated(round_no):
-            client = {
-                "mode": "burst",
-                "room": f"{tag}-{round_no}",
-                "readers": readers,
-                "updates": config.updates,
-                "settleMs": settle_ms(readers),
-                "timeoutMs": 240_000,
-            }
-            result = attempt(servers[name], client)
-            runs[name].append(result)
-            shown = f"{result['ms'] / 1000:.3f} s" if "ms" in result else "failed"
+            if big and name == PYCRDT and round_no != config.reps - 1:
+                continue
+            limit = config.pycrdt_big_cap_s if big and name == PYCRDT else 240.0
+            settle(servers)
+            client = burst_client(config, f"{tag}-{round_no}", readers, limit)
+            runs[name].append(measure(servers[name], client))
+            shown = describe_burst(runs[name][-1])
             progress(f"  round {round_no + 1}/{config.reps} {LABELS[name]}: {shown}")
     return runs
 
@@ -399,21 +519,25 @@ def burst_phase(
 def paced_phase(servers: dict[str, ServerProcess], config: Config) -> dict[str, dict[str, Any]]:
     results: dict[str, dict[str, Any]] = {}
     for name in SERVERS:
+        limit = config.paced_seconds + (config.pycrdt_big_cap_s if name == PYCRDT else 180)
         client = {
             "mode": "paced",
             "room": "paced",
             "readers": config.big_readers,
             "rate": config.paced_rate,
             "seconds": config.paced_seconds,
-            "settleMs": settle_ms(config.big_readers),
-            "timeoutMs": int(config.paced_seconds * 1000) + 180_000,
+            "settleMs": config.settle_ms,
+            "handshake": True,
+            "timeoutMs": int(limit * 1000),
         }
-        results[name] = attempt(servers[name], client)
-        shown = results[name]
-        if "p99Ms" in shown:
+        settle(servers)
+        result = results[name] = measure(servers[name], client)
+        if result.get("incomplete"):
+            progress(f"  {LABELS[name]}: INCOMPLETE after {limit:g} s in {result['phase']}")
+        elif "p99Ms" in result:
             progress(
-                f"  {LABELS[name]}: p50 {shown['p50Ms']:.1f} ms, p99 {shown['p99Ms']:.1f} ms, "
-                f"drained {shown['drainMs']:.0f} ms after the last send"
+                f"  {LABELS[name]}: p50 {result['p50Ms']:.1f} ms, p99 {result['p99Ms']:.1f} ms, "
+                f"drained {result['drainMs']:.0f} ms after the last send"
             )
     return results
 
@@ -422,8 +546,7 @@ def rooms_loaded(server: ServerProcess) -> int | None:
     """Our relay's crdtedge_rooms_loaded gauge (None for the other servers)."""
     if server.name != OURS:
         return None
-    url = f"http://{HOST}:{server.port}/metrics"
-    with urllib.request.urlopen(url, timeout=5) as response:
+    with urllib.request.urlopen(f"http://{HOST}:{server.port}/metrics", timeout=5) as response:
         text = response.read().decode()
     for line in text.splitlines():
         if line.startswith("crdtedge_rooms_loaded "):
@@ -436,7 +559,7 @@ def snapshot(server: ServerProcess) -> dict[str, int | None]:
 
 
 def wait_unloaded(server: ServerProcess, timeout: float) -> float | None:
-    """Seconds until our relay reports no room loaded; None if it did not within timeout."""
+    """Seconds until our relay reports no room loaded; None if not within `timeout`."""
     started = time.monotonic()
     while time.monotonic() - started < timeout:
         if rooms_loaded(server) == 0:
@@ -449,42 +572,57 @@ def disk_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
+def measure_then_snapshot(server: ServerProcess, client: dict[str, Any]) -> dict[str, Any]:
+    """The run, and the server's RSS the moment the clients are gone (before our relay's
+    idle timer can unload anything)."""
+    result = measure(server, client)
+    return {"run": result, "snapshot": snapshot(server)}
+
+
+def on_all(servers: dict[str, ServerProcess], client: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The same client run against every server at once (for (d), where time is no figure)."""
+    with concurrent.futures.ThreadPoolExecutor(len(servers)) as pool:
+        futures = {
+            name: pool.submit(measure_then_snapshot, server, client)
+            for name, server in servers.items()
+        }
+        return {name: future.result() for name, future in futures.items()}
+
+
 def rss_phase(
     servers: dict[str, ServerProcess], config: Config, workdir: Path
 ) -> dict[str, dict[str, Any]]:
-    names = [f"rss-{i:04d}" for i in range(config.rooms)]
-    results: dict[str, dict[str, Any]] = {}
-    for name, server in servers.items():
-        results[name] = {"baseline": snapshot(server)}
-        populate = {"mode": "populate", "rooms": names, "concurrency": 25, "timeoutMs": 300_000}
-        results[name]["populate"] = attempt(server, populate)
-        time.sleep(1.0)  # closes finish on the server side
-        results[name]["no_connections"] = snapshot(server)
-        progress(f"  {LABELS[name]}: {config.rooms} rooms written, {snapshot_text(results[name])}")
-    progress("  waiting for idle rooms to be unloaded (crdtedge: --idle-unload-seconds 2)")
-    unloaded = wait_unloaded(servers[OURS], timeout=60)
-    time.sleep(IDLE_UNLOAD_SECONDS + 1.0)
-    results[OURS]["unloaded_after_s"] = unloaded
+    """Populate every server at once; each room's last client leaves when all are written."""
+    rooms = {"rooms": [f"rss-{i:04d}" for i in range(config.rooms)], "timeoutMs": 600_000}
+    results = {name: {"baseline": snapshot(server)} for name, server in servers.items()}
+    populated = on_all(servers, {"mode": "populate", "concurrency": 25, **rooms})
+    for name in servers:
+        results[name]["populate"] = populated[name]["run"]
+        results[name]["no_connections"] = populated[name]["snapshot"]
+        before, after = (results[name][k]["rss_kib"] / 1024 for k in ("baseline", "no_connections"))
+        progress(f"  {LABELS[name]}: {config.rooms} rooms, RSS {before:.1f} -> {after:.1f} MiB")
+    progress(f"  waiting for idle rooms to unload (crdtedge: after {IDLE_UNLOAD_SECONDS:g} s)")
+    results[OURS]["unloaded_within_s"] = wait_unloaded(servers[OURS], timeout=60)
+    time.sleep(1.0)  # the other servers: a moment more without peers
     results[OURS]["disk_bytes"] = disk_bytes(workdir / "data")
     for name, server in servers.items():
         results[name]["idle"] = snapshot(server)
-        check = {"mode": "check", "rooms": names, "concurrency": 25, "timeoutMs": 300_000}
-        results[name]["check"] = attempt(server, check)
-        results[name]["after_check"] = snapshot(server)
+    checked = on_all(servers, {"mode": "check", "concurrency": 25, **rooms})
+    for name in servers:
+        results[name]["check"] = checked[name]["run"]
+        results[name]["after_check"] = checked[name]["snapshot"]
     return results
-
-
-def snapshot_text(result: dict[str, Any]) -> str:
-    before = result["baseline"]["rss_kib"] / 1024
-    after = result["no_connections"]["rss_kib"] / 1024
-    return f"RSS {before:.1f} -> {after:.1f} MiB"
 
 
 # -- figures -----------------------------------------------------------------------------
 
 
+def complete(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [run for run in runs if "ms" in run and run.get("failures", 0) == 0]
+
+
 def median_of(runs: list[dict[str, Any]], key: str = "ms") -> float | None:
-    values = [run[key] for run in runs if key in run and run.get("failures", 0) == 0]
+    values = [run[key] for run in complete(runs)]
     return statistics.median(values) if values else None
 
 
@@ -495,8 +633,8 @@ def ratio(numerator: float | None, denominator: float | None) -> float | None:
 
 
 def paired_ratios(ours: list[dict[str, Any]], theirs: list[dict[str, Any]]) -> list[float]:
-    """Round-by-round ratios (ours / theirs) of the runs that both succeeded."""
-    pairs = zip(ours, theirs, strict=True)
+    """Round-by-round ratios (ours / theirs) of the rounds where both runs completed."""
+    pairs = zip(ours, theirs, strict=False)
     return [a["ms"] / b["ms"] for a, b in pairs if "ms" in a and "ms" in b and b["ms"] > 0]
 
 
@@ -510,19 +648,40 @@ def compute_ratios(results: dict[str, Any]) -> dict[str, float | None]:
     }
 
 
-def count_failures(results: dict[str, Any]) -> int:
-    total = 0
+def all_runs(results: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(phase, server, run) for every client run."""
     for phase in ("burst_small", "burst_big"):
-        total += sum(run.get("failures", 0) for runs in results[phase].values() for run in runs)
-    total += sum(run.get("failures", 0) for run in results["paced"].values())
-    for figures in results["rss"].values():
-        total += figures["populate"].get("failures", 0) + figures["check"].get("failures", 0)
-    return total
+        for name, runs in results[phase].items():
+            for run in runs:
+                yield phase, name, run
+    for name, run in results["paced"].items():
+        yield "paced", name, run
+    for name, figures in results["rss"].items():
+        yield "populate", name, figures["populate"]
+        yield "check", name, figures["check"]
+
+
+def problems(results: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """(failures, pycrdt.websocket's incomplete runs). A failure is a reader that ended
+    with a text other than the writer's, a client error, or an incomplete run of
+    crdtedge or @y/websocket-server."""
+    failures: list[str] = []
+    incomplete: list[str] = []
+    for phase, name, run in all_runs(results):
+        where = f"{phase} on {LABELS[name]}"
+        if run.get("failures"):
+            failures.append(f"{where}: {run['failures']} readers with the wrong text")
+        if "error" in run:
+            failures.append(f"{where}: {run['error'][:300]}")
+        if run.get("incomplete"):
+            text = f"{where}: incomplete after {run['limit_s']:g} s in phase {run['phase']}"
+            (incomplete if name == PYCRDT else failures).append(text)
+    return failures, incomplete
 
 
 def versions() -> dict[str, str]:
     found = {"python": platform.python_version()}
-    for dist in ("pycrdt", "pycrdt-websocket", "websockets", "crdtedge"):
+    for dist in ("pycrdt", "pycrdt-websocket", "websockets", "crdtedge", "crdtedge-server"):
         with contextlib.suppress(importlib.metadata.PackageNotFoundError):
             found[dist] = importlib.metadata.version(dist)
     for package in ("yjs", "y-websocket", "ws", "@y/websocket-server"):
@@ -538,7 +697,21 @@ def versions() -> dict[str, str]:
 
 
 def fmt(value: float | None, scale: float = 1.0, digits: int = 3) -> str:
-    return "failed" if value is None else f"{value * scale:.{digits}g}"
+    return "-" if value is None else f"{value * scale:.{digits}g}"
+
+
+def burst_cell(runs: list[dict[str, Any]]) -> str:
+    value = median_of(runs)
+    if value is not None:
+        return fmt(value, 1e-3)
+    cut = [run for run in runs if run.get("incomplete")]
+    return f"> {cut[0]['limit_s']:g} (cut)" if cut else "failed"
+
+
+def paced_cell(result: dict[str, Any], key: str) -> str:
+    if result.get("incomplete"):
+        return "cut" if result.get(key) is None else f"{fmt(result[key])} (cut)"
+    return fmt(result.get(key)) if "error" not in result else "failed"
 
 
 def rss_cell(figures: dict[str, Any], key: str) -> str:
@@ -551,33 +724,37 @@ def kept_cell(figures: dict[str, Any]) -> str:
     check = figures["check"]
     if "kept" not in check:
         return "failed"
-    return f"{check['kept']}/{check['rooms']} kept, {check['empty']} empty"
+    return f"{check['kept']}/{check['rooms']} kept"
 
 
 def results_table(config: Config, results: dict[str, Any]) -> str:
     small, big, paced, rss = (results[k] for k in ("burst_small", "burst_big", "paced", "rss"))
-    n = f"{config.updates:,}"
+    n, c = f"{config.updates:,}", f"(c) {config.paced_rate:g}/s x {config.paced_seconds:g} s"
     rows = [
         [f"(a) burst {n} -> {config.small_readers} readers, s"]
-        + [fmt(median_of(small[s]), 1e-3) for s in SERVERS],
+        + [burst_cell(small[s]) for s in SERVERS],
         [f"(b) burst {n} -> {config.big_readers} readers, s"]
-        + [fmt(median_of(big[s]), 1e-3) for s in SERVERS],
-        ["(a) updates applied per reader (median)"]
+        + [burst_cell(big[s]) for s in SERVERS],
+        ["(a) frames applied per reader"]
         + [fmt(median_of(small[s], "updatesPerReaderMedian"), digits=5) for s in SERVERS],
-        ["(b) updates applied per reader (median)"]
+        ["(b) frames applied per reader"]
         + [fmt(median_of(big[s], "updatesPerReaderMedian"), digits=5) for s in SERVERS],
+        ["(a) writer's typing loop (client side), s"]
+        + [fmt(median_of(small[s], "writerLoopMs"), 1e-3) for s in SERVERS],
+        ["(b) writer's typing loop (client side), s"]
+        + [fmt(median_of(big[s], "writerLoopMs"), 1e-3) for s in SERVERS],
+        ["(a) server CPU s per burst"]
+        + [fmt(median_of(small[s], "server_cpu_s")) for s in SERVERS],
+        ["(b) server CPU s per burst"] + [fmt(median_of(big[s], "server_cpu_s")) for s in SERVERS],
     ]
     for key, label in (("p50Ms", "p50"), ("p99Ms", "p99"), ("maxMs", "max")):
-        rows.append(
-            [f"(c) {config.paced_rate:g}/s x {config.paced_seconds:g} s, {label} ms"]
-            + [fmt(paced[s].get(key)) for s in SERVERS]
-        )
+        rows.append([f"{c}, {label} ms"] + [paced_cell(paced[s], key) for s in SERVERS])
     rows += [
         ["(d) RSS MiB, fresh server"] + [rss_cell(rss[s], "baseline") for s in SERVERS],
-        [f"(d) RSS MiB, {config.rooms} rooms, no connections"]
+        [f"(d) RSS MiB, {config.rooms:,} rooms, no connections"]
         + [rss_cell(rss[s], "no_connections") for s in SERVERS],
-        ["(d) RSS MiB, after idle unload wait"] + [rss_cell(rss[s], "idle") for s in SERVERS],
-        ["(d) rooms' content after idle"] + [kept_cell(rss[s]) for s in SERVERS],
+        ["(d) RSS MiB, after the idle wait"] + [rss_cell(rss[s], "idle") for s in SERVERS],
+        ["(d) rooms' content after the idle wait"] + [kept_cell(rss[s]) for s in SERVERS],
     ]
     return format_table(["", *(LABELS[s] for s in SERVERS)], rows)
 
@@ -594,24 +771,51 @@ def ratios_table(ratios: dict[str, float | None]) -> str:
 # -- main --------------------------------------------------------------------------------
 
 
+def warm_up(servers: dict[str, ServerProcess]) -> None:
+    progress("warm-up burst on every server (not counted)")
+    for server in servers.values():
+        client = {"mode": "burst", "room": "warm-up", "readers": 5, "updates": 200}
+        measure(server, {**client, "settleMs": 100, "timeoutMs": 60_000})
+
+
 def run_all(config: Config, workdir: Path) -> dict[str, Any]:
     results: dict[str, Any] = {}
     progress("starting the three servers for (a)-(c)")
     with running_servers(workdir / "fanout") as servers:
-        progress("warm-up burst on every server (not counted)")
-        for name in SERVERS:
-            warm = {"mode": "burst", "room": "warm-up", "readers": 5, "updates": 200}
-            attempt(servers[name], {**warm, "settleMs": 100, "timeoutMs": 60_000})
+        if config.warm_up:
+            warm_up(servers)
         progress(f"(a) burst of {config.updates} updates to {config.small_readers} readers")
         results["burst_small"] = burst_phase(servers, config, config.small_readers, "small")
         progress(f"(b) burst of {config.updates} updates to {config.big_readers} readers")
         results["burst_big"] = burst_phase(servers, config, config.big_readers, "big")
         progress(f"(c) {config.paced_rate:g} updates/s for {config.paced_seconds:g} s")
         results["paced"] = paced_phase(servers, config)
+        results["restarts"] = {name: server.restarts for name, server in servers.items()}
     progress(f"(d) RSS with {config.rooms} rooms: three fresh servers")
     with running_servers(workdir / "rss") as servers:
         results["rss"] = rss_phase(servers, config, workdir / "rss")
     return results
+
+
+def build_report(
+    config: Config, results: dict[str, Any], seconds: float, failures: list[str]
+) -> dict[str, Any]:
+    small, big = results["burst_small"], results["burst_big"]
+    return {
+        "config": asdict(config),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+        "versions": versions(),
+        "seconds": seconds,
+        **results,
+        "paired_ratios": {
+            "burst_small_vs_node": paired_ratios(small[OURS], small[NODE]),
+            "burst_big_vs_node": paired_ratios(big[OURS], big[NODE]),
+        },
+        "ratios": compute_ratios(results),
+        "targets": {key: {"op": t.op, "bound": t.bound} for key, t in TARGETS.items()},
+        "failures": failures,
+    }
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -631,7 +835,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def _terminate(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)  # unwinds through running_servers: subprocesses are killed
+    raise SystemExit(128 + signum)  # unwinds through running_servers: subprocesses die
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -641,7 +845,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     config = QUICK if args.quick else FULL
     if args.reps:
-        config = Config(**{**asdict(config), "reps": args.reps})
+        config = replace(config, reps=args.reps)
     if not (INTEROP / "node_modules" / "y-websocket").is_dir():
         sys.stderr.write(f"missing {INTEROP}/node_modules: run `npm ci` there first\n")
         return 2
@@ -649,35 +853,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="relay-bench-") as tmp:
         results = run_all(config, Path(tmp))
-    ratios = compute_ratios(results)
-    failures = count_failures(results)
+    seconds = time.perf_counter() - started
+    failures, incomplete = problems(results)
+    report = build_report(config, results, seconds, failures)
+    report["pycrdt_incomplete"] = incomplete
     print(results_table(config, results))
     print()
-    print(ratios_table(ratios))
-    report = {
-        "config": asdict(config),
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
-        "versions": versions(),
-        "seconds": time.perf_counter() - started,
-        **results,
-        "paired_ratios": {
-            "burst_small_vs_node": paired_ratios(
-                results["burst_small"][OURS], results["burst_small"][NODE]
-            ),
-            "burst_big_vs_node": paired_ratios(
-                results["burst_big"][OURS], results["burst_big"][NODE]
-            ),
-        },
-        "ratios": ratios,
-        "targets": {k: {"op": t.op, "bound": t.bound} for k, t in TARGETS.items()},
-        "failures": failures,
-    }
+    print(ratios_table(report["ratios"]))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
-    progress(f"done in {time.perf_counter() - started:.0f} s")
+    progress(f"done in {seconds:.0f} s")
+    for line in incomplete:
+        progress(f"note: {line}")
     if failures:
-        print(f"\nFAILED: {failures} failed reader checks or runs (see above)", file=sys.stderr)
+        progress(f"FAILED: {len(failures)} problems")
+        for line in failures:
+            progress(f"  {line}")
         return 1
     return 0
 

@@ -6,9 +6,10 @@
 //   node benchmarks/relay_clients.cjs '<json config>'
 //
 // Modules resolve from tests/interop/node_modules (the pinned yjs, y-websocket and ws).
-// Output: one JSON line on stdout, {"event": "result", ...} (exit 0), {"event": "error"}
-// (exit 1) or {"event": "timeout", "phase": ...} (exit 3). Every mode stops itself after
-// `timeoutMs`, so a stuck server never hangs the benchmark.
+// Output: JSON lines on stdout, the last one {"event": "result", ...} (exit 0), {"event":
+// "error"} (exit 1) or {"event": "timeout", "phase": ...} (exit 3). Every mode stops itself
+// after `timeoutMs` (counted again from "go" with `handshake`), so a stuck server never hangs
+// the benchmark.
 //
 // Modes (config.mode):
 //   burst     `readers` readers and one writer join room `room`; the writer types `updates`
@@ -19,8 +20,9 @@
 //             stamping each one's send time; every reader records, for every character, the
 //             time it arrived. Reports latency percentiles over all (reader, character) pairs.
 //   populate  writes a small document (10 updates of 10 characters) into each of `rooms`,
-//             `concurrency` rooms at a time, waits until a second client sees it through the
-//             server, then disconnects both.
+//             `concurrency` rooms at a time, and waits until a second client sees it through
+//             the server; the writer leaves, the second client stays until every room is
+//             written, then all leave together.
 //   check     connects to each of `rooms` once more and counts the rooms whose text is still
 //             the one `populate` wrote.
 
@@ -43,7 +45,37 @@ function finish (obj, code) {
   process.stdout.write(JSON.stringify(obj) + '\n', () => process.exit(code))
 }
 
-const deadline = setTimeout(() => finish({ event: 'timeout', phase, closes: closes.slice(0, 20) }, 3), timeoutMs)
+// What a mode has done so far, reported when the deadline cuts it short.
+let report = () => ({})
+let deadline = null
+function armDeadline (ms) {
+  clearTimeout(deadline)
+  deadline = setTimeout(() => {
+    finish({ event: 'timeout', phase, closes: closes.slice(0, 20), ...report() }, 3)
+  }, ms)
+}
+armDeadline(timeoutMs)
+
+// With `handshake`, a mode prints {"event": "ready"} once its clients are in place and waits
+// for a line "go" on stdin: the driver first waits until the server is idle (the joins set
+// off awareness traffic), then the deadline starts again for the measured part.
+const stdinLines = []
+process.stdin.setEncoding('utf8')
+let stdinBuffer = ''
+process.stdin.on('data', (chunk) => {
+  stdinBuffer += chunk
+  for (let nl = stdinBuffer.indexOf('\n'); nl >= 0; nl = stdinBuffer.indexOf('\n')) {
+    stdinLines.push(stdinBuffer.slice(0, nl).trim())
+    stdinBuffer = stdinBuffer.slice(nl + 1)
+  }
+})
+
+async function readyGo () {
+  if (!config.handshake) return
+  process.stdout.write(JSON.stringify({ event: 'ready' }) + '\n')
+  await until(() => stdinLines.includes('go'), 'wait-go', 5)
+  armDeadline(timeoutMs)
+}
 
 process.on('uncaughtException', (err) => {
   clearTimeout(deadline)
@@ -85,18 +117,24 @@ function median (values) {
 }
 
 // A writer and `count` readers in one room, all synced with the server.
+// The writer joins first, alone: pycrdt.websocket 0.16.5 leaves clients that join a room
+// while it is still being created waiting forever (until y-websocket gives up after 30 s
+// without a message and reconnects).
 async function openRoom (room, count) {
+  const started = performance.now()
   const writerDoc = new Y.Doc()
   const writer = connect(room, writerDoc)
+  await until(() => writer.synced, 'writer-sync')
   const readers = []
   for (let i = 0; i < count; i++) {
     const doc = new Y.Doc()
     readers.push({ doc, text: doc.getText('text'), provider: connect(room, doc), updates: 0 })
   }
-  const started = performance.now()
-  await until(() => writer.synced && readers.every((r) => r.provider.synced), 'sync')
+  report = () => ({ readers: count, readersSynced: readers.filter((r) => r.provider.synced).length })
+  await until(() => readers.every((r) => r.provider.synced), 'sync')
   const connectMs = performance.now() - started
   await sleep(config.settleMs === undefined ? 500 : config.settleMs) // let the awareness burst of the joins pass
+  await readyGo()
   for (const reader of readers) reader.doc.on('update', () => { reader.updates++ })
   return { writerDoc, writer, readers, connectMs }
 }
@@ -137,6 +175,12 @@ const modes = {
     const text = writerDoc.getText('text')
     phase = 'burst'
     const t0 = performance.now()
+    report = () => ({
+      readers: readers.length,
+      readersDone: readers.length - remaining,
+      minLength: Math.min(...readers.map((r) => r.text.length)),
+      elapsedMs: performance.now() - t0
+    })
     for (let i = 0; i < n; i++) text.insert(i, charAt(i))
     const writerLoopMs = performance.now() - t0
     await until(() => remaining === 0, 'delivery', 1)
@@ -178,6 +222,17 @@ const modes = {
     phase = 'paced'
     const t0 = performance.now()
     let sent = 0
+    report = () => {
+      const sorted = latencies.slice(0, samples).sort()
+      return {
+        sent,
+        samples,
+        expectedSamples: total * readers.length,
+        p50Ms: percentile(sorted, 0.5),
+        p99Ms: percentile(sorted, 0.99),
+        elapsedMs: performance.now() - t0
+      }
+    }
     await new Promise((resolve) => {
       const tick = () => {
         const due = Math.min(total, Math.floor((performance.now() - t0) / intervalMs) + 1)
@@ -219,14 +274,22 @@ const modes = {
     const started = performance.now()
     let failures = 0
     const rooms = [...config.rooms]
+    const holders = []
     const worker = async () => {
       for (let room = rooms.shift(); room !== undefined; room = rooms.shift()) {
-        if (!(await populateRoom(room))) failures++
+        const holder = await populateRoom(room)
+        if (holder === null) failures++
+        else holders.push(holder)
       }
     }
     phase = 'populate'
+    report = () => ({ written: holders.length })
     await Promise.all(Array.from({ length: config.concurrency }, worker))
-    return { ms: performance.now() - started, rooms: config.rooms.length, failures }
+    const ms = performance.now() - started
+    // Every room was held open until now, so all of them go idle together.
+    closeAll(holders)
+    await sleep(300)
+    return { ms, rooms: config.rooms.length, failures }
   },
 
   async check () {
@@ -270,11 +333,8 @@ async function populateRoom (room) {
   const checker = connect(room, checkerDoc)
   const checkerText = checkerDoc.getText('text')
   await until(() => checker.synced && checkerText.toString() === expected, 'populate-check', 5)
-  // Give the server a moment to take the writer's last frames before it hangs up.
-  await sleep(10)
   writer.destroy()
-  checker.destroy()
-  return writerDoc.getText('text').toString() === expected
+  return writerDoc.getText('text').toString() === expected ? checker : null
 }
 
 const mode = modes[config.mode]

@@ -33,17 +33,20 @@ class LocalReplica:
         *,
         name: str | None = None,
         on_local: Callable[[], None] | None = None,
+        new_client_id: Callable[[], int] | None = None,
     ) -> None:
         self.log = log
         self.on_local = on_local  # told after each local transaction (e.g. to wake a sender)
         self.name = name or log.name or log.path
         state = log.read_state()
         recorded = log.metadata().get("client_id")
-        self.client_id_reused = isinstance(recorded, int) and log.recovery is None
+        self.client_id_reused = isinstance(recorded, int) and self.log_is_complete()
         if self.client_id_reused:
             self.doc: pycrdt.Doc[Any] = pycrdt.Doc(client_id=recorded)
         else:
-            self.doc = pycrdt.Doc()  # a fresh, random client id, recorded before any edit
+            # A fresh client id (random unless the caller draws it), recorded before any edit.
+            fresh = new_client_id() if new_client_id is not None else None
+            self.doc = pycrdt.Doc() if fresh is None else pycrdt.Doc(client_id=fresh)
             log.append_metadata({"client_id": self.doc.client_id})
             log.sync()
             if recorded is not None or log.recovery is not None:
@@ -57,6 +60,11 @@ class LocalReplica:
         if own:  # changes from before the restart: unknown whether the relay has them
             self._unflushed.append(own)
         self._subscription: pycrdt.Subscription | None = self.doc.observe(self._on_transaction)
+
+    def log_is_complete(self) -> bool:
+        """Whether the log proves it holds every change this replica made: it was not
+        torn (a salvage or a new log leave no client id to keep)."""
+        return self.log.recovery is None
 
     @property
     def client_id(self) -> int:

@@ -9,6 +9,7 @@ log's first metadata record so listing stays reversible.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import hashlib
 import os
@@ -234,6 +235,22 @@ class LogStore:
         finally:
             if self._committer is not None:
                 self._committer.close()
+
+    def open_logs(self) -> builtins.list[UpdateLog]:
+        """The logs currently open (cached), pinned or not."""
+        with self._lock:
+            return [entry.log for entry in self._open.values()]
+
+    def abandon(self) -> None:
+        """Drop every log as a killed process would (see `UpdateLog.abandon`)."""
+        with self._lock:
+            self._closed = True
+            entries = list(self._open.values())
+            self._open.clear()
+        for entry in entries:
+            entry.log.abandon()
+        if self._committer is not None:
+            self._committer.close()
 
     def __enter__(self) -> LogStore:
         return self

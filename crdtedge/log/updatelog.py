@@ -170,6 +170,7 @@ class UpdateLog:
         self._account(scanned)
         self.name = name if name is not None else self._name
         self._size = scanned.end
+        self.durable_bytes = scanned.end  #: file size through the last fsync
         # Opening verified every record; the first read (a relay or replica loading the
         # document right away) reuses that instead of reading and verifying them again.
         self._opened: ScanResult | None = scanned
@@ -259,9 +260,12 @@ class UpdateLog:
             with self._lock:
                 if self._failure is not None:
                     raise self._closed_error()
+                if self._fd < 0:  # closed (everything was synced) or abandoned
+                    return
                 self._dirty = False
                 self._write_locked()
                 covered = self._written_seq
+                size = self._size
                 fd = self._fd
             try:
                 fdatasync(fd)
@@ -271,6 +275,7 @@ class UpdateLog:
                 self._fail(exc)
                 raise LogError(f"{self.path}: fsync failed, log closed: {exc}") from exc
             self._durable_seq = covered
+            self.durable_bytes = size
 
     def _write_locked(self) -> None:
         self._opened = None
@@ -369,6 +374,7 @@ class UpdateLog:
                 os.close(self._fd)
                 self._fd = fd
                 self._durable_seq = self._written_seq
+                self.durable_bytes = len(new)
                 self.header = header
                 self._account(scan(bytes(new), self.path)[0])
                 self._size = len(new)
@@ -471,6 +477,30 @@ class UpdateLog:
                 self._fd = -1
             if self._owns_committer and self._committer is not None:
                 self._committer.close()
+
+    def abandon(self, torn: int = 0) -> None:
+        """Drop the handle as a killed process would: nothing more is flushed or fsynced.
+
+        `torn` bytes of the buffered appends reach the file first, as a write the crash
+        interrupted would leave them. For crash tests (`crdtedge.testing`).
+        """
+        compactor = self._compactor
+        if compactor is not None:
+            compactor.join()
+        with self._lock:
+            self._closed = True
+            if self._fd >= 0:
+                write_all(self._fd, self._buf[: max(0, torn)])
+                os.close(self._fd)
+                self._fd = -1
+            self._buf = bytearray()
+        if self._owns_committer and self._committer is not None:
+            self._committer.close()
+
+    @property
+    def buffered_bytes(self) -> int:
+        """Appended bytes not yet handed to the OS."""
+        return len(self._buf)
 
     async def aclose(self) -> None:
         await anyio.to_thread.run_sync(self.close)

@@ -291,7 +291,7 @@ class Relay:
             name,
             log,
             doc,
-            schedule=loop.call_soon,
+            schedule=loop.call_later,
             acks_wanted=self._start_acks,
             observer=self.observer,
         )

@@ -4,10 +4,11 @@ No sockets here: a peer is anything that can take a frame without blocking (`pus
 be told to go away (`close`). The I/O layer (`relay.py`) feeds frames in; tests can drive
 a room with plain objects.
 
-Fan-out is coalesced: updates received during one event-loop turn are merged into one
-update per recipient and sent once, when the scheduled `flush` runs. A stock y-websocket
-client cannot tell the difference (a merged update is an update), and a burst of 2,000
-keystrokes costs a handful of frames per reader instead of 2,000.
+Fan-out is coalesced: a room flushes at most once every `FLUSH_INTERVAL`; updates that
+arrive in between are merged into one update per recipient and sent once. A lone update
+in a quiet room goes out at the end of the event-loop turn; a burst of 2,000 keystrokes
+costs a few dozen frames per reader instead of 2,000. A stock y-websocket client cannot
+tell the difference (a merged update is an update).
 """
 
 from __future__ import annotations
@@ -38,8 +39,13 @@ from .observer import RelayObserver
 
 logger = logging.getLogger("crdtedge.relay")
 
-#: Flush at once when this many updates are pending (bounds merge cost and latency).
+#: Flush at once when this many updates, or bytes, are pending: bounds merge cost,
+#: latency and frame size (clients limit frames too; websockets' default is 1 MiB).
 MAX_BATCH = 256
+MAX_BATCH_BYTES = 512 * 1024
+#: Minimum time between two flushes of one room: under a burst, readers get fewer and
+#: larger frames (measured: each frame costs a Yjs reader far more than its size).
+FLUSH_INTERVAL = 0.010
 
 
 class Peer(Protocol):
@@ -69,7 +75,7 @@ class Room:
         log: UpdateLog,
         doc: pycrdt.Doc[Any],
         *,
-        schedule: Callable[[Callable[[], None]], object],
+        schedule: Callable[[float, Callable[[], None]], object],
         acks_wanted: Callable[[Room], None] = lambda room: None,
         observer: RelayObserver | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -85,6 +91,8 @@ class Room:
         self._clock = clock
         self._pending: list[tuple[Member, bytes]] = []
         self._pending_since = 0.0
+        self._last_flush = float("-inf")
+        self._pending_bytes = 0
         self._acks_wanted = acks_wanted
         self._owners: dict[int, Member] = {}  # awareness client id -> its connection
         self.unacked: dict[Member, int] = {}  # member -> last log seq it is owed an ack for
@@ -175,9 +183,11 @@ class Room:
             self._owe_ack(member, seq)
         if not self._pending:
             self._pending_since = time.perf_counter()
-            self._schedule(self.flush)
+            wait = self._last_flush + FLUSH_INTERVAL - self._clock()
+            self._schedule(max(0.0, wait), self.flush)
         self._pending.append((member, update))
-        if len(self._pending) >= MAX_BATCH:
+        self._pending_bytes += len(update)
+        if len(self._pending) >= MAX_BATCH or self._pending_bytes >= MAX_BATCH_BYTES:
             self.flush()
 
     def _owe_ack(self, member: Member, seq: int) -> None:
@@ -208,6 +218,8 @@ class Room:
         pending, self._pending = self._pending, []
         if not pending:
             return
+        self._pending_bytes = 0
+        self._last_flush = self._clock()
         origins = {member for member, _ in pending}
         everything = SyncSession.update_frame(_merge([u for _, u in pending]))
         for peer, member in list(self.members.items()):

@@ -1,0 +1,29 @@
+"""The partition harness: real replicas, relays and logs on a simulated network.
+
+A deterministic, single-threaded simulation (virtual clock, one seed) drives the real
+protocol state machines, replica cores and update logs through lost, duplicated and
+reordered frames, partitions, and crashes that tear log tails. Hypothesis chooses the
+faults and shrinks failures to a short story. See docs/testing.md.
+
+Needs the `testing` extra (hypothesis): pip install "crdtedge[testing]".
+"""
+
+from .cluster import Cluster, Invariant
+from .machine import ClusterMachine
+from .network import CALM, LinkFaults, Simulation
+from .nodes import SimRelay, SimReplica
+from .strategies import Operation, link_faults, operations
+
+__all__ = [
+    "CALM",
+    "Cluster",
+    "ClusterMachine",
+    "Invariant",
+    "LinkFaults",
+    "Operation",
+    "SimRelay",
+    "SimReplica",
+    "Simulation",
+    "link_faults",
+    "operations",
+]
