@@ -31,6 +31,14 @@ COMMIT_WINDOW = 0.005  # the relay's group-commit tick
 RESYNC_INTERVAL = 1.0  # clients reconnect this often: heals lost frames and partitions
 
 
+def first_lost(acknowledged: dict[int, int], held: dict[int, int]) -> tuple[int, int, int] | None:
+    """The first (client, acknowledged clock, held clock) where `held` falls short."""
+    for client, clock in acknowledged.items():
+        if held.get(client, 0) < clock:
+            return client, clock, held.get(client, 0)
+    return None
+
+
 class SimPeer:
     """A room member on the far side of a simulated connection."""
 
@@ -107,13 +115,13 @@ class SimRelay:
         for room, clocks in self.acknowledged.items():
             with self.store.checkout(room) as log:
                 held = decode_state_vector(pycrdt.get_state(log.read_state()))
-            for client, clock in clocks.items():
-                if held.get(client, 0) < clock:
-                    raise AssertionError(
-                        f"{self.name} acknowledged client {client} up to clock {clock} in "
-                        f"room {room!r}, but after a crash its log holds {held.get(client, 0)}"
-                        f"\n{self.sim.story()}"
-                    )
+            lost = first_lost(clocks, held)
+            if lost is not None:
+                client, clock, has = lost
+                raise AssertionError(
+                    f"{self.name} acknowledged client {client} up to clock {clock} in "
+                    f"room {room!r}, but after a crash its log holds {has}\n{self.sim.story()}"
+                )
 
     # -- rooms -----------------------------------------------------------------------
 
