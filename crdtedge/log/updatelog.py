@@ -170,7 +170,6 @@ class UpdateLog:
         self._account(scanned)
         self.name = name if name is not None else self._name
         self._size = scanned.end
-        self.durable_bytes = scanned.end  #: file size through the last fsync
         # Opening verified every record; the first read (a relay or replica loading the
         # document right away) reuses that instead of reading and verifying them again.
         self._opened: ScanResult | None = scanned
@@ -265,7 +264,6 @@ class UpdateLog:
                 self._dirty = False
                 self._write_locked()
                 covered = self._written_seq
-                size = self._size
                 fd = self._fd
             try:
                 fdatasync(fd)
@@ -275,7 +273,6 @@ class UpdateLog:
                 self._fail(exc)
                 raise LogError(f"{self.path}: fsync failed, log closed: {exc}") from exc
             self._durable_seq = covered
-            self.durable_bytes = size
 
     def _write_locked(self) -> None:
         self._opened = None
@@ -374,7 +371,6 @@ class UpdateLog:
                 os.close(self._fd)
                 self._fd = fd
                 self._durable_seq = self._written_seq
-                self.durable_bytes = len(new)
                 self.header = header
                 self._account(scan(bytes(new), self.path)[0])
                 self._size = len(new)
@@ -389,10 +385,6 @@ class UpdateLog:
 
     async def compact_async(self, progress: state.Progress | None = None) -> CompactionResult:
         return await anyio.to_thread.run_sync(self.compact, progress)
-
-    @property
-    def needs_compaction(self) -> bool:
-        return self._since_snapshot >= self._threshold
 
     def _start_background_compaction(self) -> None:
         with self._lock:
@@ -501,9 +493,6 @@ class UpdateLog:
     def buffered_bytes(self) -> int:
         """Appended bytes not yet handed to the OS."""
         return len(self._buf)
-
-    async def aclose(self) -> None:
-        await anyio.to_thread.run_sync(self.close)
 
     def __enter__(self) -> UpdateLog:
         return self
