@@ -32,7 +32,7 @@ from relay_process import RelayProcess, relay_process
 from websockets.asyncio.client import connect
 
 from crdtedge import LogStore, Replica
-from crdtedge.protocol.encoding import Reader
+from crdtedge.protocol import decode_state_vector
 
 INTEROP = Path(__file__).parent / "interop"
 PEER_SCRIPT = INTEROP / "peer.mjs"
@@ -215,13 +215,7 @@ def doc_map(peer: PyPeer) -> dict[str, Any]:
 
 def writers(doc: pycrdt.Doc[Any]) -> set[int]:
     """The client ids in a document's state vector (everyone who wrote to it)."""
-    reader = Reader(doc.get_state())
-    count = reader.read_varuint("count")
-    ids: set[int] = set()
-    for _ in range(count):
-        ids.add(reader.read_varuint("client"))
-        reader.read_varuint("clock")
-    return ids
+    return set(decode_state_vector(doc.get_state()))
 
 
 def token(room: str, perm: str) -> str:
