@@ -1,13 +1,14 @@
-"""A sensor gateway that keeps recording while its uplink is down, on replicated types.
+"""A sensor gateway that keeps recording while its uplink is down.
 
-Like `sensor_gateway.py`, with the readings in a `Series` (per sensor, with retention that
-rolls old readings up into per-minute summaries), a `Counter` of readings taken across
-every gateway of the room, and a `Register` holding the newest reading of any gateway
-(hybrid logical clock: the newest wins even if gateway clocks disagree). Any Yjs client
-can read them (docs/types.md).
+Readings go into a replica (durable on local disk first): a `Series` per sensor, with
+retention that rolls old readings up into per-minute summaries, a `Counter` of readings
+taken across every gateway of the room, and a `Register` holding the newest reading of any
+gateway (hybrid logical clock: the newest wins even if gateway clocks disagree). Any Yjs
+client can read them (docs/types.md). It prints its sync status and how many changes the
+relay has not yet stored, and catches up by itself when the relay is reachable.
 
     bash scripts/serve.sh                                     # in one terminal (optional)
-    .venv/bin/python examples/sensor_gateway_types.py         # in another
+    .venv/bin/python examples/sensor_gateway.py               # in another
 
 Stop the relay and start it again: the gateway keeps recording, then catches up.
 """
@@ -79,8 +80,8 @@ async def main(args: argparse.Namespace) -> None:
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else "")
     parser.add_argument("--relay", default="ws://127.0.0.1:8765", help="relay base URL")
-    parser.add_argument("--room", default="plant-1/sensor-types", help="document (room) name")
-    parser.add_argument("--data-dir", default="./gateway-types-data", help="local log directory")
+    parser.add_argument("--room", default="plant-1/sensors", help="document (room) name")
+    parser.add_argument("--data-dir", default="./gateway-data", help="local log directory")
     parser.add_argument("--sensor", default="boiler-temp", help="sensor name")
     parser.add_argument("--every", type=float, default=1.0, help="seconds between readings")
     parser.add_argument("--count", type=int, default=None, help="stop after N readings")

@@ -30,8 +30,8 @@ def test_inventory_edited_on_both_sides_of_a_partition_merges() -> None:
     assert "-- the replicas agree: True" in result.stdout
 
 
-def test_sensor_gateway_on_types_offline_then_against_a_relay(tmp_path: Path) -> None:
-    gateway = [str(EXAMPLES / "sensor_gateway_types.py"), "--every", "0.01", "--keep", "2"]
+def test_sensor_gateway_offline_then_against_a_relay(tmp_path: Path) -> None:
+    gateway = [str(EXAMPLES / "sensor_gateway.py"), "--every", "0.01", "--keep", "2"]
     data = ["--data-dir", str(tmp_path / "gw")]
     offline = run(
         *gateway, *data, "--relay", "ws://127.0.0.1:9", "--count", "5", "--flush-timeout", "1"
