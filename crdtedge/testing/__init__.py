@@ -10,12 +10,13 @@ Needs the `testing` extra (hypothesis): pip install "crdtedge[testing]".
 
 from .cluster import Cluster, Invariant
 from .machine import ClusterMachine
-from .network import CALM, LinkFaults, Simulation
-from .nodes import SimRelay, SimReplica
-from .strategies import Operation, link_faults, operations
+from .network import CALM, ClockSkew, LinkFaults, Simulation
+from .nodes import SimRelay, SimReplica, current_clock
+from .strategies import Operation, clock_skews, link_faults, operations
 
 __all__ = [
     "CALM",
+    "ClockSkew",
     "Cluster",
     "ClusterMachine",
     "Invariant",
@@ -24,6 +25,8 @@ __all__ = [
     "SimRelay",
     "SimReplica",
     "Simulation",
+    "clock_skews",
+    "current_clock",
     "link_faults",
     "operations",
 ]

@@ -25,7 +25,7 @@ import pycrdt
 
 from ..content import to_python
 from ..protocol import decode_state_vector
-from .network import CALM, LinkFaults, Simulation
+from .network import CALM, ClockSkew, LinkFaults, Simulation
 from .nodes import RESYNC_INTERVAL, SimRelay, SimReplica, first_lost
 
 Invariant = Callable[["Cluster"], None]
@@ -78,6 +78,11 @@ class Cluster:
 
     def restart(self, name: str) -> None:
         self.node(name).restart()
+
+    def skew(self, name: str, skew: ClockSkew) -> None:
+        """Set node `name`'s clocks off true time (its wall clock and its clock's rate)."""
+        self.node(name)  # a typo must not skew nothing
+        self.sim.skew(name, skew)
 
     def partition(self, group_a: set[str], group_b: set[str]) -> None:
         self.sim.partition(group_a, group_b)

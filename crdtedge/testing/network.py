@@ -33,6 +33,23 @@ class LinkFaults:
 
 CALM = LinkFaults()
 
+EPOCH_MS = 1_790_000_000_000  # virtual time 0 on every node's wall clock (Sept. 2026)
+
+
+@dataclass(frozen=True)
+class ClockSkew:
+    """How far a node's clocks stray from true (virtual) time."""
+
+    offset: float = 0.0  # seconds its wall clock is ahead (negative: behind)
+    drift: float = 0.0  # seconds gained per second on both of its clocks (1e-4: 100 ppm)
+
+    def __post_init__(self) -> None:
+        if not -0.5 < self.drift < 0.5:
+            raise ValueError("drift is a rate: seconds gained per second, well below 0.5")
+
+
+_TRUE = ClockSkew()
+
 
 class Endpoint(Protocol):
     name: str
@@ -71,6 +88,7 @@ class Simulation:
         self._seq = itertools.count()
         self._ids = itertools.count(1)
         self._cut: set[frozenset[str]] = set()
+        self._skews: dict[str, ClockSkew] = {}
 
     # -- time ------------------------------------------------------------------------
 
@@ -85,6 +103,20 @@ class Simulation:
             self.now, _, action = heapq.heappop(queue)
             action()
         self.now = deadline
+
+    def skew(self, name: str, skew: ClockSkew) -> None:
+        """Give node `name` clocks that stray from true time by `skew`."""
+        self._skews[name] = skew
+        self.note(f"SKEW {name}: wall clock {skew.offset:+g} s, drift {skew.drift:+g} s/s")
+
+    def monotonic(self, name: str) -> float:
+        """Node `name`'s monotonic clock (seconds): it runs at the node's drifting rate."""
+        return self.now * (1 + self._skews.get(name, _TRUE).drift)
+
+    def wall_ms(self, name: str) -> int:
+        """Node `name`'s wall clock, in milliseconds since the Unix epoch."""
+        skew = self._skews.get(name, _TRUE)
+        return EPOCH_MS + round((self.now * (1 + skew.drift) + skew.offset) * 1000)
 
     def note(self, text: str) -> None:
         self.history.append(f"{self.now:9.3f}s  {text}")

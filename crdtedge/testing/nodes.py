@@ -9,6 +9,9 @@ crash can cut each log exactly where a power cut could.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import pycrdt
@@ -25,10 +28,23 @@ from ..protocol import (
     encode,
 )
 from ..relay import Room
+from ..types import HybridClock
 from .network import Connection, Simulation
 
 COMMIT_WINDOW = 0.005  # the relay's group-commit tick
 RESYNC_INTERVAL = 1.0  # clients reconnect this often: heals lost frames and partitions
+
+_editing: ContextVar[HybridClock] = ContextVar("crdtedge.testing.editing")
+
+
+def current_clock() -> HybridClock:
+    """The hybrid clock of the replica whose `edit` is running, on that node's own (skewed)
+    wall clock: operations stamp their writes with it, e.g. `Register(doc, name,
+    clock=current_clock())`. It lives as long as the replica's process: a crash resets it."""
+    try:
+        return _editing.get()
+    except LookupError:
+        raise RuntimeError("current_clock() is only set inside SimReplica.edit") from None
 
 
 def first_lost(acknowledged: dict[int, int], held: dict[int, int]) -> tuple[int, int, int] | None:
@@ -146,7 +162,7 @@ class SimRelay:
             doc,
             schedule=self.sim.at,
             acks_wanted=lambda room: self.sim.at(COMMIT_WINDOW, lambda: self._ack(room)),
-            clock=lambda: self.sim.now,
+            clock=lambda: self.sim.monotonic(self.name),
         )
 
     def _connect_upstream(self, room: Room) -> None:
@@ -255,6 +271,7 @@ class SimReplica:
         self.log = UpdateLog(self.path, durability="none", auto_compact=False, name=self.name)
         self.local = self.make_local(self.log)
         self.local.on_local = self._local_changed
+        self.clock = HybridClock(wall_ms=lambda: self.sim.wall_ms(self.name))
         if self.local.client_id not in self.client_ids:
             self.client_ids.append(self.local.client_id)
         self.up = True
@@ -304,9 +321,18 @@ class SimReplica:
         """Run `change(doc)` in one transaction; False if the replica is down."""
         if not self.up:
             return False
-        with self.doc.transaction():
+        with self.editing(), self.doc.transaction():
             change(self.doc)
         return True
+
+    @contextmanager
+    def editing(self) -> Iterator[None]:
+        """Make this replica's clock the `current_clock()`."""
+        token = _editing.set(self.clock)
+        try:
+            yield
+        finally:
+            _editing.reset(token)
 
     def _local_changed(self) -> None:
         if not self._send_scheduled:

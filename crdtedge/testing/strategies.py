@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import pycrdt
 from hypothesis import strategies as st
 
-from .network import LinkFaults
+from .network import ClockSkew, LinkFaults
 
 
 class Operation(Protocol):
@@ -145,4 +145,14 @@ def link_faults(max_loss: float = 0.3, max_duplicate: float = 0.3) -> st.SearchS
         loss=st.sampled_from([0.0, 0.05, max_loss]),
         duplicate=st.sampled_from([0.0, 0.1, max_duplicate]),
         delay=st.sampled_from([(0.001, 0.01), (0.001, 0.2)]),
+    )
+
+
+def clock_skews() -> st.SearchStrategy[ClockSkew]:
+    """Node clocks that are right, a little off, minutes off either way, or drifting
+    fast (shrinking towards true time)."""
+    return st.builds(
+        ClockSkew,
+        offset=st.sampled_from([0.0, 0.05, -2.0, 300.0, -3600.0]),
+        drift=st.sampled_from([0.0, 1e-4, -1e-3, 0.01]),
     )
