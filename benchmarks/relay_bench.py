@@ -5,10 +5,11 @@ Three servers, each its own subprocess on 127.0.0.1, serve the same stock Yjs cl
 measurement, one clock for every timestamp: see relay_clients.cjs), so only the server
 differs. Workloads:
 
-(a) 1 writer -> 20 readers: 2,000 single-character updates in a burst, time until every
-    reader has the whole text; (b) the same with 100 readers; (c) 100 updates/s for 10 s
-    to 100 readers, delivery latency over every (reader, update) pair; (d) server RSS with
-    1,000 small rooms and no connections, then after the rooms have gone idle.
+(a) 1 writer -> 20 readers: 2,000 single-character updates (typed beforehand, sent back
+    to back) in a burst, time from the first frame until every reader has the whole text;
+    (b) the same with 100 readers; (c) 100 updates/s for 10 s to 100 readers, delivery
+    latency over every (reader, update) pair; (d) server RSS with 1,000 small rooms and no
+    connections, then after the rooms have gone idle.
 
 (a) and (b) are repeated with the servers interleaved (the order rotates every round) and
 the medians compared: the machine is shared and noisy, the ratios mean more than the
@@ -739,10 +740,12 @@ def results_table(config: Config, results: dict[str, Any]) -> str:
         + [fmt(median_of(small[s], "updatesPerReaderMedian"), digits=5) for s in SERVERS],
         ["(b) frames applied per reader"]
         + [fmt(median_of(big[s], "updatesPerReaderMedian"), digits=5) for s in SERVERS],
-        ["(a) writer's typing loop (client side), s"]
+        ["(a) writer's send loop (client side, timed), s"]
         + [fmt(median_of(small[s], "writerLoopMs"), 1e-3) for s in SERVERS],
-        ["(b) writer's typing loop (client side), s"]
+        ["(b) writer's send loop (client side, timed), s"]
         + [fmt(median_of(big[s], "writerLoopMs"), 1e-3) for s in SERVERS],
+        ["(a) writer's typing (client side, untimed), s"]
+        + [fmt(median_of(small[s], "typingMs"), 1e-3) for s in SERVERS],
         ["(a) server CPU s per burst"]
         + [fmt(median_of(small[s], "server_cpu_s")) for s in SERVERS],
         ["(b) server CPU s per burst"] + [fmt(median_of(big[s], "server_cpu_s")) for s in SERVERS],
