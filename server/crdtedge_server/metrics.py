@@ -28,6 +28,7 @@ class PrometheusObserver(RelayObserver):
         self.messages_in = Counter(
             "crdtedge_messages_received", "Messages received", ["kind"], registry=r
         )
+        self._messages_in_by_kind: dict[str, Counter] = {}  # labels() costs; this is per message
         self.bytes_in = Counter("crdtedge_received_bytes", "Bytes received", registry=r)
         self.messages_out = Counter("crdtedge_messages_sent", "Messages sent", registry=r)
         self.bytes_out = Counter("crdtedge_sent_bytes", "Bytes sent", registry=r)
@@ -70,7 +71,10 @@ class PrometheusObserver(RelayObserver):
         self.rooms.dec()
 
     def message_received(self, kind: str, size: int) -> None:
-        self.messages_in.labels(kind).inc()
+        counter = self._messages_in_by_kind.get(kind)
+        if counter is None:
+            counter = self._messages_in_by_kind[kind] = self.messages_in.labels(kind)
+        counter.inc()
         self.bytes_in.inc(size)
 
     def messages_sent(self, count: int, size: int) -> None:
