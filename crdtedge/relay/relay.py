@@ -336,11 +336,8 @@ class Relay:
     async def _housekeeping(self) -> None:
         while True:
             await anyio.sleep(self.config.housekeeping_seconds)
-            now = time.monotonic()
             for room in list(self._rooms.values()):
-                room.expire_awareness()
-                idle = room.idle_since
-                if idle is not None and now - idle >= self.config.idle_unload_seconds:
+                if room.housekeeping(self.config.idle_unload_seconds):
                     await self._unload(room)
 
 

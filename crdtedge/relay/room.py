@@ -242,6 +242,13 @@ class Room:
         if frame is not None:
             self._send_to_all(frame)
 
+    def housekeeping(self, idle_after: float) -> bool:
+        """Periodic upkeep (the host calls it every second or so): expire awareness, and
+        say whether the room has had no peers for `idle_after` seconds. The host then
+        unloads it: `flush()`, make the log durable, release it."""
+        self.expire_awareness()
+        return self.idle_since is not None and self._clock() - self.idle_since >= idle_after
+
     def close_all(self, code: int, reason: str) -> None:
         for peer in list(self.members):
             peer.close(code, reason)

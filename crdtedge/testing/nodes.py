@@ -33,6 +33,8 @@ from .network import Connection, Simulation
 
 COMMIT_WINDOW = 0.005  # the relay's group-commit tick
 RESYNC_INTERVAL = 1.0  # clients reconnect this often: heals lost frames and partitions
+HOUSEKEEPING_INTERVAL = 1.0  # as the real relay: awareness expiry, idle rooms unloaded
+IDLE_UNLOAD = 3.0  # a room without peers this long is unloaded (the real default is 30 s)
 
 _editing: ContextVar[HybridClock] = ContextVar("crdtedge.testing.editing")
 
@@ -99,6 +101,7 @@ class SimRelay:
         life = self.life
         self._commit_pending = False
         self.sim.at(RESYNC_INTERVAL, lambda: self._resync_tick(life))
+        self.sim.at(HOUSEKEEPING_INTERVAL, lambda: self._housekeeping(life))
 
     def crash(self) -> None:
         """Die mid-flight: connections drop, each room log keeps a random torn tail."""
@@ -232,6 +235,21 @@ class SimRelay:
         self._commit_pending = False
         for log in self.store.open_logs():
             self.fsync(log)
+
+    def _housekeeping(self, life: int) -> None:
+        """The real relay's upkeep: a room that has been idle is flushed, made durable and
+        unloaded; the next peer loads it again from its log."""
+        if life != self.life or not self.up:
+            return
+        assert self.store is not None
+        for room in list(self.rooms.values()):
+            if room.housekeeping(IDLE_UNLOAD):
+                del self.rooms[room.name]
+                room.flush()
+                self.fsync(room.log)
+                self.store.release(room.name)
+                self.sim.note(f"{self.name} unloaded idle room {room.name!r}")
+        self.sim.at(HOUSEKEEPING_INTERVAL, lambda: self._housekeeping(life))
 
     def _resync_tick(self, life: int) -> None:
         if life != self.life or not self.up:
