@@ -13,6 +13,7 @@ import contextlib
 import itertools
 import logging
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -132,7 +133,10 @@ class Relay:
         self._routes: dict[str, HttpRoute] = {}
         self._rooms: dict[str, Room] = {}
         self._loading: dict[str, asyncio.Future[Room]] = {}
-        self._grants: dict[ServerConnection, Grant] = {}
+        # A handshake can still fail after auth passed: weak keys let its grant go with it.
+        self._grants: weakref.WeakKeyDictionary[ServerConnection, Grant] = (
+            weakref.WeakKeyDictionary()
+        )
         self._counter = itertools.count(1)
         self._housekeeper: asyncio.Task[None] | None = None
         self._ackers: set[asyncio.Task[None]] = set()

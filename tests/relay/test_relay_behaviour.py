@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from pathlib import Path
 from typing import Any
@@ -287,3 +288,21 @@ async def test_corrupt_room_log_refuses_that_room_only(tmp_path: Path) -> None:
             assert peer.close_code == 1011
         async with relay.peer("fine") as fine:
             await asyncio.wait_for(fine.synced.wait(), 5)
+
+
+async def test_a_handshake_failing_after_auth_leaves_no_grant_behind(tmp_path: Path) -> None:
+    auth = TokenAuth(hs256_secret=SECRET.encode())
+    async with running_relay(tmp_path, authorize=auth) as relay:
+        host, port = relay.url("x").removeprefix("ws://").split("/")[0].split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        # A valid token, but no websocket upgrade headers: refused after auth ran.
+        writer.write(f"GET /site/a?token={token('site/*')} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        status = await asyncio.wait_for(reader.readline(), 5)
+        assert status.split()[1] in (b"400", b"426"), status
+        writer.close()
+
+        def no_grants() -> bool:
+            gc.collect()
+            return len(relay.relay._grants) == 0
+
+        await eventually(no_grants, timeout=5)
