@@ -89,9 +89,10 @@ class LocalReplica:
         if self._receiving:
             return
         self._local.append(update)
-        # The doc cannot be read inside its own observer; the update's state vector says
-        # how far this transaction took our clock.
-        self._unflushed.append(self.own_clock(pycrdt.get_state(update)))
+        # The doc cannot be read inside its own observer; the transaction's after-state says
+        # how far it took our clock (not the update's: pycrdt.get_state() of an update that
+        # does not start at clock 0 is empty).
+        self._unflushed.append(self.own_clock(event.after_state))
         if self.on_local is not None:
             self.on_local()
 
