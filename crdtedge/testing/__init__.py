@@ -13,18 +13,23 @@ from .machine import ClusterMachine
 from .network import CALM, ClockSkew, LinkFaults, Simulation
 from .nodes import SimRelay, SimReplica, current_clock
 from .strategies import Operation, clock_skews, link_faults, operations
+from .traces import ConcurrentTrace, PreparedTrace, TraceError, TraceReplay
 
 __all__ = [
     "CALM",
     "ClockSkew",
     "Cluster",
     "ClusterMachine",
+    "ConcurrentTrace",
     "Invariant",
     "LinkFaults",
     "Operation",
+    "PreparedTrace",
     "SimRelay",
     "SimReplica",
     "Simulation",
+    "TraceError",
+    "TraceReplay",
     "clock_skews",
     "current_clock",
     "link_faults",
