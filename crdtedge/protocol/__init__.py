@@ -6,7 +6,7 @@ relay and the simulated test network all drive these same objects.
 
 from .awareness import DEFAULT_TIMEOUT, AwarenessChange, AwarenessState
 from .encoding import MAX_VARUINT
-from .errors import ProtocolError
+from .errors import ProtocolError, is_pycrdt_panic
 from .events import (
     AcksRequested,
     AwarenessQueried,
@@ -85,4 +85,5 @@ __all__ = [
     "decode_state_vector",
     "encode",
     "encode_awareness_payload",
+    "is_pycrdt_panic",
 ]

@@ -1,4 +1,4 @@
-"""The single exception type of the protocol layer."""
+"""The single exception type of the protocol layer, and how to recognise a pycrdt panic."""
 
 from __future__ import annotations
 
@@ -16,3 +16,9 @@ class ProtocolError(ValueError):
             message = f"{message} (at byte offset {offset})"
         super().__init__(message)
         self.offset = offset
+
+
+def is_pycrdt_panic(exc: BaseException) -> bool:
+    """Whether `exc` is a Rust panic inside pycrdt: pyo3 raises it as `PanicException`,
+    a `BaseException` (not importable by name), which `except Exception` lets through."""
+    return type(exc).__name__ == "PanicException"

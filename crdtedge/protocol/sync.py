@@ -6,7 +6,7 @@ from typing import Any, Final, assert_never
 
 from pycrdt import Doc
 
-from .errors import ProtocolError
+from .errors import ProtocolError, is_pycrdt_panic
 from .events import (
     AcksRequested,
     AwarenessQueried,
@@ -135,4 +135,9 @@ class SyncSession:
             self._doc.apply_update(update)
         except Exception as exc:  # pycrdt raises ValueError and leaves the doc unchanged
             raise ProtocolError(f"peer sent an update pycrdt rejects: {exc}") from None
+        except BaseException as exc:
+            if not is_pycrdt_panic(exc):
+                raise
+            # e.g. content that contradicts what the doc holds under the same client clock
+            raise ProtocolError(f"peer sent an update that made pycrdt panic: {exc}") from None
         return [DocUpdated(update)]

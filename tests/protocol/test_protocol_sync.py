@@ -164,6 +164,23 @@ def test_bad_update_raises_and_leaves_doc_untouched() -> None:
     assert not session.synced
 
 
+class PanicException(BaseException):
+    """Stands in for pyo3's: a Rust panic surfaces as a BaseException of this name."""
+
+
+class PanickingDoc(pycrdt.Doc):  # type: ignore[type-arg]
+    def apply_update(self, update: bytes) -> None:
+        raise PanicException("called `Option::unwrap()` on a `None` value")
+
+
+def test_an_update_that_makes_pycrdt_panic_is_a_protocol_error() -> None:
+    session = SyncSession(PanickingDoc())
+    peer = new_doc(2)
+    edit(peer, "hello", "k")
+    with pytest.raises(ProtocolError, match="made pycrdt panic"):
+        session.receive(SyncSession.update_frame(peer.get_update()))
+
+
 def test_bad_state_vector_raises_protocol_error() -> None:
     session = SyncSession(new_doc(1))
     with pytest.raises(ProtocolError, match="invalid state vector"):
