@@ -8,9 +8,18 @@ and reported with the simulation's own history (lost frames, torn tails, client 
 Subclass it for your app: override `topology()` to shape the cluster, `operations()` to
 draw your app's edits, and `check(cluster)` for your own invariants (run after settling;
 `invariants` run after every step). Then `TestMyApp = MyMachine.TestCase`.
+
+A Rust panic inside pycrdt (pyo3's `PanicException`, a `BaseException` that hypothesis
+does not treat as a test failure) is turned into an `AssertionError` with the story, so
+it is shrunk and reported like any failure: two nodes holding different changes under
+one (client id, clock) can make yrs panic instead of merely diverge.
 """
 
 from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from hypothesis import note
 from hypothesis import strategies as st
@@ -22,9 +31,10 @@ from hypothesis.stateful import (
     rule,
 )
 
+from ..protocol import is_pycrdt_panic
 from .cluster import Cluster
 from .network import LinkFaults
-from .strategies import Operation, link_faults
+from .strategies import Operation, clock_skews, link_faults
 from .strategies import operations as yjs_operations
 
 
@@ -33,6 +43,7 @@ class ClusterMachine(RuleBasedStateMachine):
     #: Fault families to explore; narrowing them makes a search for one kind of bug faster.
     partitions = True
     crashes = True
+    skewed_clocks = True  # every node's clocks stray from true time by a drawn `ClockSkew`
 
     def links(self) -> st.SearchStrategy[LinkFaults]:
         """How links misbehave (`st.just(CALM)` for perfect links)."""
@@ -65,7 +76,11 @@ class ClusterMachine(RuleBasedStateMachine):
         faults = data.draw(self.links(), label="links")
         self.cluster = self.make_cluster(seed, faults)
         self.topology(self.cluster)
+        if self.skewed_clocks:
+            for name in sorted([*self.cluster.relays, *self.cluster.replicas]):
+                self.cluster.skew(name, data.draw(clock_skews(), label=f"clock of {name}"))
         self._operations = self.operations()  # built once: strategies are costly to build
+        self._edits = st.lists(self._operations, min_size=1, max_size=3)
         self._replicas = st.sampled_from(sorted(self.cluster.replicas))
         self._nodes = st.sampled_from(sorted([*self.cluster.relays, *self.cluster.replicas]))
         note(f"cluster seed={seed} {faults}")
@@ -74,8 +89,9 @@ class ClusterMachine(RuleBasedStateMachine):
     def edit(self, data: st.DataObject) -> None:
         """One to three edits on one replica, each its own transaction."""
         name = data.draw(self._replicas, label="replica")
-        for operation in data.draw(st.lists(self._operations, min_size=1, max_size=3)):
-            self._edit(name, operation)
+        with self.simulating():
+            for operation in data.draw(self._edits):
+                self._edit(name, operation)
 
     def _edit(self, name: str, operation: Operation) -> None:
         if self.cluster.replicas[name].edit(operation.apply):
@@ -83,7 +99,8 @@ class ClusterMachine(RuleBasedStateMachine):
 
     @rule(seconds=st.sampled_from([0.001, 0.01, 0.1, 0.5, 1.5]))
     def wait(self, seconds: float) -> None:
-        self.cluster.run(seconds)
+        with self.simulating():
+            self.cluster.run(seconds)
 
     @precondition(lambda self: self.partitions)
     @rule(data=st.data())
@@ -102,22 +119,51 @@ class ClusterMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.crashes)
     @rule(data=st.data(), stay_down=st.booleans(), after=st.sampled_from([0.0, 0.01, 0.1]))
     def crash(self, data: st.DataObject, stay_down: bool, after: float) -> None:
-        """After `after` seconds, kill a node (its log keeps a torn tail). Unless it stays
-        down, restart it at once; a restarted replica may be edited straight away, as an
-        app that resumes work would."""
+        """After `after` seconds (0: what is in flight dies with it), kill a node: its log
+        keeps a torn tail. Unless it stays down, restart it at once; a replica is then
+        edited at once, as an app that resumes work after a power cut would, before its
+        first sync brings back what its relay holds (if it came back with less than it had
+        sent and with its old client id, that edit reuses clocks the relay holds)."""
         name = data.draw(self._nodes, label="crash")
-        self.cluster.run(after)
-        self.cluster.crash(name)
-        if stay_down:
-            return
-        self.cluster.restart(name)
-        if name in self.cluster.replicas and data.draw(st.booleans(), label="edit at once"):
-            self._edit(name, data.draw(self._operations, label="operation"))
+        with self.simulating():
+            self.cluster.run(after)
+            self.cluster.crash(name)
+            if not stay_down:
+                self.cluster.restart(name)
+                if name in self.cluster.replicas:
+                    self._edit(name, data.draw(self._operations, label="edit at once"))
 
-    @precondition(lambda self: self.crashes)
+    @precondition(lambda self: self.crashes and self._down())
     @rule(data=st.data())
     def restart(self, data: st.DataObject) -> None:
-        self.cluster.restart(data.draw(self._nodes, label="restart"))
+        """Restart a node that stayed down; a replica may be edited at once, before its
+        first sync."""
+        name = data.draw(st.sampled_from(self._down()), label="restart")
+        with self.simulating():
+            self.cluster.restart(name)
+            if name in self.cluster.replicas and data.draw(st.booleans(), label="edit at once"):
+                self._edit(name, data.draw(self._operations, label="operation"))
+
+    def _down(self) -> list[str]:
+        if not hasattr(self, "cluster"):
+            return []
+        nodes = [*self.cluster.relays, *self.cluster.replicas]
+        return sorted(name for name in nodes if not self.cluster.node(name).up)
+
+    @contextmanager
+    def simulating(self) -> Iterator[None]:
+        """Run simulation steps; a pycrdt panic fails the step with the story (see the
+        module docstring). Rules a subclass adds should run their steps inside it too."""
+        try:
+            yield
+        except BaseException as exc:
+            if not is_pycrdt_panic(exc):
+                raise
+            raise AssertionError(
+                f"not converged: pycrdt panicked while a node applied an update ({exc}); "
+                "do two nodes hold different changes under one client id and clock?\n"
+                f"{self.cluster.story()}"
+            ) from exc
 
     @invariant()
     def invariants_hold(self) -> None:
@@ -128,10 +174,16 @@ class ClusterMachine(RuleBasedStateMachine):
         if not hasattr(self, "cluster"):
             return
         try:
-            self.cluster.settle()
-            self.cluster.assert_no_acknowledged_write_lost()
-            self.cluster.assert_converged()
-            self.check(self.cluster)
+            if sys.exc_info()[1] is not None:
+                # A step failed (hypothesis tears down while its exception propagates):
+                # report that failure, not whatever settling the broken cluster says.
+                note(self.cluster.story(last=200))
+                return
+            with self.simulating():
+                self.cluster.settle()
+                self.cluster.assert_no_acknowledged_write_lost()
+                self.cluster.assert_converged()
+                self.check(self.cluster)
         except AssertionError:
             note(self.cluster.story(last=200))
             raise
