@@ -14,15 +14,19 @@ from .network import CALM, ClockSkew, LinkFaults, Simulation
 from .nodes import SimRelay, SimReplica, current_clock
 from .strategies import Operation, clock_skews, link_faults, operations
 from .traces import ConcurrentTrace, PreparedTrace, TraceError, TraceReplay
+from .typed import Applied, Ledger, LocalEditError, preload, typed_operations
 
 __all__ = [
     "CALM",
+    "Applied",
     "ClockSkew",
     "Cluster",
     "ClusterMachine",
     "ConcurrentTrace",
     "Invariant",
+    "Ledger",
     "LinkFaults",
+    "LocalEditError",
     "Operation",
     "PreparedTrace",
     "SimRelay",
@@ -34,4 +38,6 @@ __all__ = [
     "current_clock",
     "link_faults",
     "operations",
+    "preload",
+    "typed_operations",
 ]
