@@ -78,7 +78,7 @@ def node_wall_ms() -> int:
         clock = current_clock()
     except RuntimeError:
         return system_wall_ms()
-    return clock._wall_ms()  # HybridClock keeps its wall clock private
+    return clock.wall_ms()
 
 
 # -- effects -------------------------------------------------------------------------------

@@ -34,6 +34,10 @@ class HybridClock:
         self._wall_ms = wall_ms
         self._last = (0, 0)
 
+    def wall_ms(self) -> int:
+        """This clock's wall time in ms, e.g. to stamp other data of the same node."""
+        return self._wall_ms()
+
     def observe(self, timestamp: Timestamp) -> None:
         """Advance past a timestamp seen elsewhere (remote writes, messages)."""
         self._last = max(self._last, (timestamp.wall_ms, timestamp.counter))
@@ -41,6 +45,6 @@ class HybridClock:
     def tick(self, client: int) -> Timestamp:
         """A new timestamp for a write by `client`."""
         wall, counter = self._last
-        now = self._wall_ms()
+        now = self.wall_ms()
         self._last = (now, 0) if now > wall else (wall, counter + 1)
         return Timestamp(*self._last, client)

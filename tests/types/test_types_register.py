@@ -133,3 +133,9 @@ def test_a_malformed_slot_is_a_layout_error() -> None:
     doc.get("r", type=pycrdt.Map)["5"] = {"value": 1}
     with pytest.raises(LayoutError, match="register slot '5' wall"):
         Register(doc, "r").value  # noqa: B018
+
+
+def test_a_hybrid_clock_reads_its_own_wall_clock() -> None:
+    clock = HybridClock(wall_ms=lambda: 1_234)
+    assert clock.wall_ms() == 1_234
+    assert clock.tick(1).wall_ms == 1_234
