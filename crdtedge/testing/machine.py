@@ -85,13 +85,16 @@ class ClusterMachine(RuleBasedStateMachine):
         self._nodes = st.sampled_from(sorted([*self.cluster.relays, *self.cluster.replicas]))
         note(f"cluster seed={seed} {faults}")
 
-    @rule(data=st.data())
-    def edit(self, data: st.DataObject) -> None:
-        """One to three edits on one replica, each its own transaction."""
+    @rule(data=st.data(), then=st.sampled_from([0.0, 0.01, 0.1]))
+    def edit(self, data: st.DataObject, then: float) -> None:
+        """One to three edits on one replica, each its own transaction; then `then`
+        seconds pass (hypothesis often switches the `wait` rule off for a whole example,
+        and edits that never travel would test little)."""
         name = data.draw(self._replicas, label="replica")
         with self.simulating():
             for operation in data.draw(self._edits):
                 self._edit(name, operation)
+            self.cluster.run(then)
 
     def _edit(self, name: str, operation: Operation) -> None:
         if self.cluster.replicas[name].edit(operation.apply):
