@@ -75,12 +75,13 @@ def replay(
 def _pending(doc: pycrdt.Doc[Any], runs: list[bytes]) -> list[bytes]:
     state = doc.get_state()
     clocks = decode_state_vector(state)
-    return [run for run in runs if _waits(pycrdt.get_update(run, state), clocks)]
+    return [run for run in runs if waits(pycrdt.get_update(run, state), clocks)]
 
 
-def _waits(diff: bytes, clocks: dict[int, int]) -> bool:
-    """Whether `diff` (an update minus what the doc holds) still has anything to apply:
-    structs the doc lacks, or deletions of items the doc does not have yet."""
+def waits(diff: bytes, clocks: dict[int, int]) -> bool:
+    """Whether `diff` (an update minus what a doc holds, whose state vector is `clocks`)
+    still has anything to apply: structs the doc lacks, or deletions of items the doc
+    does not have yet (pycrdt keeps both pending, and `Doc.get_update()` leaves them out)."""
     reader = Reader(diff)
     if reader.read_varuint("struct groups"):
         return True
