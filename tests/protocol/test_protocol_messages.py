@@ -6,7 +6,7 @@ from typing import Any
 
 import pycrdt
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from protocol_strategies import messages
 
@@ -62,6 +62,7 @@ def test_every_truncation_is_a_protocol_error(message: Message) -> None:
 
 @settings(max_examples=1000)
 @given(st.binary(max_size=48))
+@example(b"d\x00\x00")  # crdtedge's own extension message (found by this fuzz)
 def test_fuzz_arbitrary_bytes(data: bytes) -> None:
     try:
         message = decode(data)
@@ -75,6 +76,8 @@ def test_fuzz_arbitrary_bytes(data: bytes) -> None:
         | AwarenessUpdate
         | AuthDenied
         | QueryAwareness
+        | StoredHello
+        | StoredUpTo
         | UnknownMessage,
     )
 
