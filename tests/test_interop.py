@@ -27,6 +27,7 @@ from typing import Any
 import jwt
 import pycrdt
 import pytest
+from polling import until
 from pypeer import PyPeer
 from relay_process import RelayProcess, relay_process
 from websockets.asyncio.client import connect
@@ -573,9 +574,3 @@ async def test_replica_and_node_client_edit_one_room(
             # Offline restart from the replica's own log: the content is local.
             async with Replica(store, room) as offline:
                 assert str(offline.doc.get("text", type=pycrdt.Text)) == "node:python"
-
-
-async def until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.01)

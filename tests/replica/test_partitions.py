@@ -15,6 +15,7 @@ from typing import Any
 
 import pycrdt
 import pytest
+from polling import until
 from relay_process import RelayProcess, free_port
 
 from crdtedge import Backoff, LogStore, Replica, SyncStatus, UpdateLog
@@ -29,12 +30,6 @@ def fast_backoff() -> Backoff:
 
 def keys(replica: Replica) -> set[str]:
     return set(replica.doc.get("m", type=pycrdt.Map).keys())
-
-
-async def until(predicate: Any, timeout: float = 10.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.01)
 
 
 @asynccontextmanager

@@ -18,6 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from polling import until
 from pypeer import running_relay
 from relay_process import RelayProcess, free_port
 
@@ -93,12 +94,6 @@ async def test_awareness_presence_through_reconnects(tmp_path: Path) -> None:
                 await until(lambda: a.client_id not in b.peers, timeout=3)
     finally:
         relay.stop(signal.SIGKILL)
-
-
-async def until(predicate: Any, timeout: float = 10.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.01)
 
 
 def self_signed(tmp_path: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:

@@ -8,8 +8,9 @@ import asyncio
 import signal
 from pathlib import Path
 
+from polling import until
 from relay_process import RelayProcess, free_port
-from test_partitions import fast_backoff, until
+from test_partitions import fast_backoff
 
 from crdtedge import Counter, HybridClock, LogStore, Register, Replica, Set
 from crdtedge.types.hlc import system_wall_ms
