@@ -56,8 +56,17 @@ class Cluster:
         self.relays[name] = relay
         return relay
 
-    def add_replica(self, name: str, *, relay: str, room: str = "doc") -> SimReplica:
-        replica = self.replica_class(self.sim, name, self._node_dir(name), self.relays[relay], room)
+    def add_replica(
+        self,
+        name: str,
+        *,
+        relay: str,
+        room: str = "doc",
+        replica_class: type[SimReplica] | None = None,
+    ) -> SimReplica:
+        """A replica of `replica_class` (default: the cluster's `replica_class`)."""
+        cls = replica_class or self.replica_class
+        replica = cls(self.sim, name, self._node_dir(name), self.relays[relay], room)
         self.replicas[name] = replica
         return replica
 

@@ -98,6 +98,10 @@ class PreparedTxn:
     start: int  # its agent's clock before the txn
     end: int  # ... and after it (equal for a txn that only deletes)
 
+    def ready(self, seen: Mapping[int, int]) -> bool:
+        """Whether a replica whose state vector is `seen` has what this txn was typed on."""
+        return all(seen.get(client, 0) >= clock for client, clock in self.needs.items())
+
 
 @dataclass(frozen=True)
 class PreparedTrace:
@@ -279,13 +283,8 @@ class TraceReplay:
         base = cluster.replica_class
         attributes = {"agent_client_id": self.trace.client_ids[agent]}
         bases = (base,) if issubclass(base, AgentReplica) else (AgentReplica, base)
-        cluster.replica_class = cast(
-            type[SimReplica], type(f"Agent{agent}{base.__name__}", bases, attributes)
-        )
-        try:
-            return cluster.add_replica(name, relay=relay)
-        finally:
-            cluster.replica_class = base
+        cls = cast(type[SimReplica], type(f"Agent{agent}{base.__name__}", bases, attributes))
+        return cluster.add_replica(name, relay=relay, replica_class=cls)
 
     # -- progress ------------------------------------------------------------------------
 
@@ -344,7 +343,7 @@ class TraceReplay:
                 return
             index = txns[self.next[agent]]
             txn = self.trace.txns[index]
-            if any(seen.get(client, 0) < clock for client, clock in txn.needs.items()):
+            if not txn.ready(seen):
                 return  # wait, as a person would, until the parents arrive
             replica.edit(_typing(txn.update))
             seen = self._state(agent, replica)

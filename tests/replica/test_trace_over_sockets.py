@@ -25,10 +25,7 @@ async def type_agent(trace: PreparedTrace, agent: int, replica: Replica) -> None
     """Type this agent's txns in order, each once its replica has seen the txn's parents."""
     for index in trace.by_agent[agent]:
         txn = trace.txns[index]
-        while True:
-            held = decode_state_vector(replica.doc.get_state())
-            if all(held.get(client, 0) >= clock for client, clock in txn.needs.items()):
-                break
+        while not txn.ready(decode_state_vector(replica.doc.get_state())):
             await asyncio.sleep(0.002)
         with replica.doc.transaction():
             replica.doc.apply_update(txn.update)
