@@ -79,8 +79,8 @@ class ClusterMachine(RuleBasedStateMachine):
         if self.skewed_clocks:
             for name in sorted([*self.cluster.relays, *self.cluster.replicas]):
                 self.cluster.skew(name, data.draw(clock_skews(), label=f"clock of {name}"))
-        self._operations = self.operations()  # built once: strategies are costly to build
-        self._edits = st.lists(self._operations, min_size=1, max_size=3)
+        self.drawn_operations = self.operations()  # built once: strategies are costly to build
+        self._edits = st.lists(self.drawn_operations, min_size=1, max_size=3)
         self._replicas = st.sampled_from(sorted(self.cluster.replicas))
         self._nodes = st.sampled_from(sorted([*self.cluster.relays, *self.cluster.replicas]))
         note(f"cluster seed={seed} {faults}")
@@ -93,10 +93,12 @@ class ClusterMachine(RuleBasedStateMachine):
         name = data.draw(self._replicas, label="replica")
         with self.simulating():
             for operation in data.draw(self._edits):
-                self._edit(name, operation)
+                self.edit_replica(name, operation)
             self.cluster.run(then)
 
-    def _edit(self, name: str, operation: Operation) -> None:
+    def edit_replica(self, name: str, operation: Operation) -> None:
+        """Apply one operation on replica `name` (if it is up), noted in the story; rules a
+        subclass adds edit through it, drawing from `drawn_operations`."""
         if self.cluster.replicas[name].edit(operation.apply):
             self.cluster.sim.note(f"EDIT {name}: {operation}")
 
@@ -134,7 +136,7 @@ class ClusterMachine(RuleBasedStateMachine):
             if not stay_down:
                 self.cluster.restart(name)
                 if name in self.cluster.replicas:
-                    self._edit(name, data.draw(self._operations, label="edit at once"))
+                    self.edit_replica(name, data.draw(self.drawn_operations, label="edit at once"))
 
     @precondition(lambda self: self.crashes and self._down())
     @rule(data=st.data())
@@ -145,7 +147,7 @@ class ClusterMachine(RuleBasedStateMachine):
         with self.simulating():
             self.cluster.restart(name)
             if name in self.cluster.replicas and data.draw(st.booleans(), label="edit at once"):
-                self._edit(name, data.draw(self._operations, label="operation"))
+                self.edit_replica(name, data.draw(self.drawn_operations, label="operation"))
 
     def _down(self) -> list[str]:
         if not hasattr(self, "cluster"):

@@ -8,7 +8,6 @@ sent them), so the laws are checked against the operations that survived, as the
 
 from __future__ import annotations
 
-import contextlib
 import os
 import typing
 from collections import Counter as Multiset
@@ -387,9 +386,9 @@ class TypesUnderFaults(ClusterMachine):
             st.lists(st.sampled_from(sorted(self.cluster.replicas)), min_size=2, max_size=3),
             label="replicas",
         )
-        with self.steps():
+        with self.simulating():
             for name in names:
-                self._edit(name, data.draw(self._operations, label=f"on {name}"))
+                self.edit_replica(name, data.draw(self.drawn_operations, label=f"on {name}"))
             self.cluster.run(then)
 
     @precondition(lambda self: self.crashes)
@@ -398,18 +397,12 @@ class TypesUnderFaults(ClusterMachine):
         """Edit, then lose power at once: the change may not be durable yet (it was not
         sent), and the torn log tail may or may not keep it."""
         name = data.draw(st.sampled_from(sorted(self.cluster.replicas)), label="replica")
-        with self.steps():
-            for operation in data.draw(st.lists(self._operations, min_size=1, max_size=2)):
-                self._edit(name, operation)
+        with self.simulating():
+            for operation in data.draw(st.lists(self.drawn_operations, min_size=1, max_size=2)):
+                self.edit_replica(name, operation)
             self.cluster.crash(name)
             if restart:
                 self.cluster.restart(name)
-
-    def steps(self) -> contextlib.AbstractContextManager[None]:
-        """`ClusterMachine.simulating()` where the machine has it (it reports a pycrdt
-        panic as a failure with the story)."""
-        simulating = getattr(super(), "simulating", None)
-        return simulating() if simulating is not None else contextlib.nullcontext()
 
     def check(self, cluster: Cluster) -> None:
         doc = next(replica.doc for replica in cluster.replicas.values() if replica.up)
